@@ -1,0 +1,62 @@
+"""Progress reporting and cancellation shared by the CLI, the plugin and batch jobs.
+
+Long computations in the core take an optional ``progress`` callback and an
+optional :class:`CancelToken`. The CLI wraps the callback in a tqdm bar, the
+napari plugin in a thread worker that yields throttled updates, and the Stop
+button sets the token.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class CancelToken:
+    """A thread-safe flag that asks a running computation to stop.
+
+    Examples
+    --------
+    >>> token = CancelToken()
+    >>> token.cancelled
+    False
+    >>> token.cancel()
+    >>> token.cancelled
+    True
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the computation to stop at its next check."""
+        self._event.set()
+
+    def reset(self) -> None:
+        """Clear the flag so the token can be reused."""
+        self._event.clear()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._event.is_set()
+
+
+class Throttle:
+    """True at most once every ``interval`` seconds (and always on the first call).
+
+    Used to yield progress to a GUI about every 100 ms however fast the loop runs.
+    """
+
+    def __init__(self, interval: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = float(interval)
+        self._clock = clock
+        self._last = -float("inf")
+
+    def __call__(self) -> bool:
+        now = self._clock()
+        if now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
