@@ -1,0 +1,7 @@
+"""``python -m dippas.cli``: same as the ``dippas`` console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""Helpers shared by the CLI commands: progress bars, JSON output, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import DippasInputError
+
+
+def progress_bar(total: int | None, desc: str, unit: str = "it", **kwargs):
+    """A tqdm bar on stderr; hidden when stderr is not a terminal and ``quiet``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                leave=True, **kwargs)
+
+
+def bar_callback(bar) -> Callable[[int, int | None], None]:
+    """A ``progress(done, total)`` callback that moves ``bar`` to ``done``."""
+
+    def update(done: int, total: int | None = None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    return update
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def print_json(obj) -> None:
+    """Print ``obj`` as JSON on stdout (NaN and inf become null)."""
+    json.dump(_clean(obj), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return v
+
+
+def existing_file(text: str) -> Path:
+    """argparse type: a path that exists and is a file."""
+    p = Path(text)
+    if not p.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    if p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a folder, expected a file")
+    return p
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`DippasInputError` with ``message`` unless ``condition``."""
+    if not condition:
+        raise DippasInputError(message)

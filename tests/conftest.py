@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to ../shared/data (beside the project root) and small images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REFERENCE = SHARED_DATA / "reference"
+DRESDEN = SHARED_DATA / "dresden"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; it must sit beside the project root")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def reference_dir(shared_data) -> Path:
+    return shared_data / "reference"
+
+
+@pytest.fixture(scope="session")
+def dresden_dir(shared_data) -> Path:
+    return shared_data / "dresden"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def small_rgb(rng) -> np.ndarray:
+    """A 64x64 RGB uint8 image with structure and noise."""
+    y, x = np.mgrid[0:64, 0:64]
+    base = 128 + 60 * np.sin(x / 7.0)[..., None] * np.cos(y / 5.0)[..., None]
+    img = base + rng.normal(0, 4, (64, 64, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
