@@ -13,5 +13,5 @@ class DippasInputError(ValueError):
     """Bad input: the message is a single line naming the problem."""
 
 
-class Cancelled(RuntimeError):
+class Cancelled(Exception):
     """Raised when a long computation is stopped through its cancel token."""
