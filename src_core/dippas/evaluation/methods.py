@@ -1,0 +1,520 @@
+"""Anonymization methods of the evaluation, their parameters, and the setting sweep.
+
+A *method spec* names a method and, optionally, some of its parameters::
+
+    none
+    denoise:denoiser=wavelet
+    inpainting:hole=5,reg=l2,edges=1
+    inpainting:hole=3/5,reg=l2/tv          # '/' lists values to sweep: 4 settings
+    dippas-aware:preset=fast,max_iter=500
+    dippas-blind:B=64,L=10,tau=35
+
+A *grid* (``--grid`` on the command line) lists values for parameters of
+every selected method that has them and does not set them in its spec, e.g.
+``{"B": ["32", "64", "whole"], "L": ["1", "10"], "tau": ["33", "35"]}``.
+Each combination of values is one :class:`Setting`.
+
+Methods
+-------
+``none``
+    The original (cropped) images: the attribution baseline.
+``denoise``
+    A plain denoiser (default scikit-image's BayesShrink wavelet): shows that
+    denoising alone does not anonymize.
+``inpainting``
+    :func:`dippas.inpainting.inpaint_anonymize` (ICIP 2017).
+``dippas-aware``, ``dippas-blind``
+    DIPPAS with the device fingerprint K, or with the image's own residual.
+    The inversion parameters (``preset``, ``max_iter``, ``seed``) define one
+    inversion per image, run once into a cached run folder; the assembly
+    parameters (``B``, ``L``, ``tau``) are applied to that run, so a grid
+    over them costs one inversion per image.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import DippasInputError
+
+#: Default denoiser of the ``denoise`` baseline.
+DEFAULT_BASELINE_DENOISER = "wavelet"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+# --------------------------------------------------------------------------
+# Value parsers: str -> canonical value, DippasInputError on bad input
+# --------------------------------------------------------------------------
+
+def _parse_int(text: str, name: str, minimum: int = 1) -> int:
+    try:
+        v = int(str(text))
+    except ValueError:
+        raise DippasInputError(f"{name} must be an integer, got {text!r}") from None
+    if v < minimum:
+        raise DippasInputError(f"{name} must be at least {minimum}, got {v}")
+    return v
+
+
+def _parse_optional_int(text: str, name: str) -> int | None:
+    return None if str(text).lower() in ("none", "default") else _parse_int(text, name)
+
+
+def _parse_bool(text: str, name: str) -> bool:
+    key = str(text).lower()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise DippasInputError(f"{name} must be 1 or 0 (true/false), got {text!r}")
+
+
+def _parse_optional_float(text: str, name: str) -> float | None:
+    if str(text).lower() in ("none", "default"):
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise DippasInputError(f"{name} must be a number or 'none', got {text!r}") from None
+    if not math.isfinite(v):
+        raise DippasInputError(f"{name} must be finite, got {text!r}")
+    return v
+
+
+def _parse_block(text: str, name: str) -> int | str:
+    if str(text).lower() == "whole":
+        return "whole"
+    return _parse_int(text, name)
+
+
+def _parse_denoiser(text: str, name: str) -> str:
+    from ..inpainting.denoisers import get_denoiser
+
+    get_denoiser(str(text))  # DippasInputError on an unknown or uninstalled name
+    return str(text)
+
+
+def _parse_regulariser(text: str, name: str) -> str:
+    from ..inpainting.solver import check_regulariser
+
+    return check_regulariser(str(text))
+
+
+def _parse_hole(text: str, name: str) -> int:
+    from ..inpainting.masks import HOLE_SIZES
+
+    v = _parse_int(text, name)
+    if v not in HOLE_SIZES:
+        raise DippasInputError(f"{name} must be one of {', '.join(map(str, HOLE_SIZES))}, got {v}")
+    return v
+
+
+def _parse_preset(text: str, name: str) -> str:
+    from ..dip.presets import get_preset
+
+    return get_preset(str(text)).name
+
+
+# --------------------------------------------------------------------------
+# Method table
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method.
+
+    Attributes
+    ----------
+    name : str
+        Name in method specs and grids.
+    parse : callable
+        ``parse(text, name) -> value``; raises :class:`DippasInputError`.
+    default : object
+        Canonical default value.
+    help : str
+        One-line description.
+    assembly : bool
+        True for DIPPAS assembly parameters (``B``, ``L``, ``tau``): they do
+        not change the inversion, and are always shown in setting labels.
+    """
+
+    name: str
+    parse: Callable[[str, str], Any]
+    default: Any
+    help: str
+    assembly: bool = False
+
+
+@dataclass(frozen=True)
+class Method:
+    """An anonymization method and its parameters."""
+
+    name: str
+    params: tuple[Param, ...]
+    help: str
+
+    def param(self, key: str) -> Param:
+        """The parameter called ``key``; :class:`DippasInputError` if there is none."""
+        for p in self.params:
+            if p.name == key:
+                return p
+        names = ", ".join(p.name for p in self.params) or "none"
+        raise DippasInputError(f"unknown parameter {key!r} for method {self.name}; its parameters: {names}")
+
+    @property
+    def is_dippas(self) -> bool:
+        """Whether this is a DIPPAS method (one inversion, many assemblies)."""
+        return self.name.startswith("dippas")
+
+
+_DIPPAS_PARAMS = (
+    Param("preset", _parse_preset, "fast", "inversion preset: fast or paper"),
+    Param("max_iter", _parse_optional_int, None, "iteration cap of the inversion (none: the preset's)"),
+    Param("seed", lambda t, n: _parse_int(t, n, minimum=0), 0, "random seed of the inversion"),
+    Param("B", _parse_block, "whole", "assembly block side in pixels, or 'whole'", assembly=True),
+    Param("L", _parse_int, 1, "number of best blocks averaged", assembly=True),
+    Param("tau", _parse_optional_float, None,
+          "snapshot PSNR threshold tau_PSNR in dB (none: the assembler's default)", assembly=True),
+)
+
+#: The methods, by name.
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("none", (), "the original images (attribution baseline)"),
+    Method("denoise", (
+        Param("denoiser", _parse_denoiser, DEFAULT_BASELINE_DENOISER,
+              "denoiser name (dippas.inpainting.available_denoisers())"),
+    ), "plain denoising: shows that denoising alone does not anonymize"),
+    Method("inpainting", (
+        Param("hole", _parse_hole, 5, "hole side B: 3 or 5"),
+        Param("reg", _parse_regulariser, "l2", "regulariser: l2 or tv"),
+        Param("edges", _parse_bool, True, "edge reconstruction from the denoised original: 1 or 0"),
+        Param("delta", _parse_int, 3, "derivative step of the penalty"),
+        Param("denoiser", _parse_denoiser, "nl_means", "denoiser of the edge reconstruction"),
+    ), "inpainting-based anonymization (ICIP 2017)"),
+    Method("dippas-aware", _DIPPAS_PARAMS, "DIPPAS with the device fingerprint K"),
+    Method("dippas-blind", _DIPPAS_PARAMS, "DIPPAS with the image's own residual W"),
+)}
+
+
+def get_method(name: str) -> Method:
+    """Look up a method by name; :class:`DippasInputError` on an unknown one."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise DippasInputError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def dippas_api() -> ModuleType:
+    """The module providing ``invert_to_run`` and ``assemble_run`` (:mod:`dippas.anonymize`).
+
+    Raises
+    ------
+    DippasInputError
+        When this installation lacks them.
+    """
+    try:
+        mod = importlib.import_module("dippas.anonymize")
+    except ImportError:
+        mod = None
+    if mod is None or not all(hasattr(mod, f) for f in ("invert_to_run", "assemble_run")):
+        raise DippasInputError("the dippas methods need dippas.anonymize.invert_to_run and "
+                               "assemble_run, which this installation lacks")
+    return mod
+
+
+# --------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    """One method with every parameter fixed: a row of the results table.
+
+    Attributes
+    ----------
+    method : str
+    params : tuple of (str, object)
+        Every parameter of the method, in the method's order.
+    """
+
+    method: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        """Short readable name: the method, non-default parameters and DIPPAS assembly ones."""
+        m = get_method(self.method)
+        shown = [(k, v) for (k, v), p in zip(self.params, m.params) if p.assembly or v != p.default]
+        if not shown:
+            return self.method
+        return f"{self.method}:" + ",".join(f"{k}={format_value(v)}" for k, v in shown)
+
+    @property
+    def slug(self) -> str:
+        """File-name-safe identifier of the method and every parameter (a cache key)."""
+        return _slug([self.method] + [f"{k}-{format_value(v)}" for k, v in self.params])
+
+    @property
+    def inversion(self) -> Setting:
+        """The setting without its assembly parameters: what one DIPPAS inversion depends on."""
+        m = get_method(self.method)
+        return Setting(self.method, tuple(kv for kv, p in zip(self.params, m.params) if not p.assembly))
+
+    @property
+    def assembly(self) -> dict[str, Any]:
+        """The DIPPAS assembly parameters ``B``, ``L``, ``tau``."""
+        m = get_method(self.method)
+        return {k: v for (k, v), p in zip(self.params, m.params) if p.assembly}
+
+
+def format_value(v: Any) -> str:
+    """A parameter value as written in specs: ``1``/``0`` for booleans, ``none`` for None."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if v is None:
+        return "none"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _slug(parts: Sequence[str]) -> str:
+    text = "_".join(parts)
+    clean = re.sub(r"[^A-Za-z0-9.\-_]", "~", text)
+    if clean != text:
+        import hashlib
+
+        clean += "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    return clean
+
+
+@dataclass
+class MethodSpec:
+    """A parsed method spec: the method and the raw values given for some parameters."""
+
+    method: str
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+
+def parse_method_spec(text: str) -> MethodSpec:
+    """Parse ``name[:key=value[/value...][,key=value...]]``.
+
+    Raises
+    ------
+    DippasInputError
+        On an unknown method or parameter, a malformed item or a repeated key.
+    """
+    name, _, rest = str(text).strip().partition(":")
+    method = get_method(name.strip())
+    values: dict[str, list[str]] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, val = item.partition("=")
+        key = key.strip()
+        if not eq or not val.strip():
+            raise DippasInputError(f"method {method.name}: expected key=value, got {item!r}")
+        method.param(key)
+        if key in values:
+            raise DippasInputError(f"method {method.name}: parameter {key!r} given twice")
+        values[key] = [v.strip() for v in val.split("/") if v.strip()]
+    return MethodSpec(method.name, values)
+
+
+def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
+    """Parse grid items ``KEY=V1,V2,...`` (``/`` also separates values).
+
+    Raises
+    ------
+    DippasInputError
+        On a malformed item or a repeated key.
+    """
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, eq, val = str(item).partition("=")
+        key = key.strip()
+        vals = [v.strip() for v in re.split(r"[,/]", val) if v.strip()]
+        if not eq or not key or not vals:
+            raise DippasInputError(f"grid: expected KEY=V1,V2,..., got {item!r}")
+        if key in grid:
+            raise DippasInputError(f"grid: parameter {key!r} given twice")
+        grid[key] = vals
+    return grid
+
+
+def _check_setting(setting: Setting) -> None:
+    """Cross-parameter checks that single values cannot do."""
+    if setting.method == "inpainting":
+        from ..inpainting.masks import check_hole_delta
+
+        p = setting.params_dict
+        check_hole_delta(p["hole"], p["delta"])
+
+
+def expand_settings(specs: Sequence[str | MethodSpec],
+                    grid: Mapping[str, Sequence[str]] | None = None) -> list[Setting]:
+    """Every setting of the methods and the grid, in the order given, without duplicates.
+
+    Parameters
+    ----------
+    specs : sequence of str or MethodSpec
+        Method specs (see the module docstring).
+    grid : mapping of str to sequence of str, optional
+        Values for parameters of every method that has them and whose spec
+        does not set them.
+
+    Returns
+    -------
+    list of Setting
+
+    Raises
+    ------
+    DippasInputError
+        On an unknown method or parameter, a bad value, a grid parameter
+        that no selected method has, no methods, or a DIPPAS method when
+        :func:`dippas_api` is missing.
+    """
+    parsed = [s if isinstance(s, MethodSpec) else parse_method_spec(s) for s in specs]
+    if not parsed:
+        raise DippasInputError("no methods to evaluate")
+    grid = dict(grid or {})
+    used = set()
+    out: list[Setting] = []
+    for spec in parsed:
+        method = get_method(spec.method)
+        if method.is_dippas:
+            dippas_api()
+        choices = []
+        for p in method.params:
+            raw = spec.values.get(p.name)
+            if raw is None and p.name in grid:
+                raw = list(grid[p.name])
+                used.add(p.name)
+            vals = [p.parse(v, p.name) for v in raw] if raw else [p.default]
+            choices.append([(p.name, v) for v in dict.fromkeys(vals)])
+        for combo in itertools.product(*choices):
+            setting = Setting(method.name, tuple(combo))
+            _check_setting(setting)
+            if setting not in out:
+                out.append(setting)
+    unused = [k for k in grid if k not in used and not any(
+        k in {p.name for p in get_method(s.method).params} for s in parsed)]
+    if unused:
+        raise DippasInputError(f"grid parameter {unused[0]!r} belongs to none of the selected methods")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Running one method on one image
+# --------------------------------------------------------------------------
+
+def _to_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round and clip a float image in 0-255 units to uint8 or uint16 (scaled by 257)."""
+    img = np.asarray(image, dtype=np.float32)
+    if dtype == np.uint16:
+        return np.clip(np.rint(img * np.float32(257.0)), 0, 65535).astype(np.uint16)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def denoise_baseline(image: np.ndarray, denoiser: str = DEFAULT_BASELINE_DENOISER) -> np.ndarray:
+    """The denoised image, rounded back to the input's integer type.
+
+    Parameters
+    ----------
+    image : ndarray, (H, W) or (H, W, 3), uint8 or uint16
+    denoiser : str
+        Registered denoiser name (:mod:`dippas.inpainting.denoisers`).
+
+    Returns
+    -------
+    ndarray, same shape and dtype as ``image``
+    """
+    from ..inpainting.denoisers import denoise
+
+    return _to_dtype(denoise(image, denoiser), np.asarray(image).dtype)
+
+
+def run_method(setting: Setting, image: np.ndarray, *, fingerprint: np.ndarray | None = None,
+               run_dir=None, device: str = "auto", progress=None, cancel=None) -> np.ndarray:
+    """Anonymize one (cropped) image with one setting.
+
+    Parameters
+    ----------
+    setting : Setting
+    image : ndarray, (H, W) or (H, W, 3), uint8 or uint16
+    fingerprint : ndarray, optional
+        The device's fingerprint, cropped like ``image``: needed by ``dippas-aware``.
+    run_dir : path, optional
+        DIPPAS run folder (created, resumed or reused by ``invert_to_run``).
+    device : str
+        Torch device of DIPPAS: auto, cuda, mps or cpu.
+    progress : callable, optional
+        ``progress(done, total)`` within the image, where the method reports it.
+    cancel : CancelToken, optional
+
+    Returns
+    -------
+    ndarray
+        uint8 or uint16 image of the input's shape (DIPPAS: uint8 RGB).
+    """
+    p = setting.params_dict
+    if setting.method == "none":
+        return np.asarray(image).copy()
+    if setting.method == "denoise":
+        return denoise_baseline(image, p["denoiser"])
+    if setting.method == "inpainting":
+        from ..inpainting import inpaint_anonymize
+
+        return inpaint_anonymize(image, hole=p["hole"], reg=p["reg"], edges=p["edges"],
+                                 delta=p["delta"], denoiser=p["denoiser"],
+                                 progress=progress, cancel=cancel)
+    if setting.method in ("dippas-aware", "dippas-blind"):
+        return _run_dippas(setting, image, fingerprint, run_dir, device, progress, cancel)
+    raise DippasInputError(f"unknown method {setting.method!r}")
+
+
+def invert_dippas(setting: Setting, image: np.ndarray, fingerprint: np.ndarray | None, run_dir,
+                  device: str = "auto", progress=None, cancel=None):
+    """Run (or resume, or skip when complete) the DIPPAS inversion of one image.
+
+    Returns
+    -------
+    pathlib.Path
+        The run folder, as returned by ``dippas.anonymize.invert_to_run``.
+    """
+    from pathlib import Path
+
+    api = dippas_api()
+    p = setting.params_dict
+    blind = setting.method == "dippas-blind"
+    if not blind and fingerprint is None:
+        raise DippasInputError("dippas-aware needs the device fingerprint")
+    Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
+    return api.invert_to_run(image, Path(run_dir), None if blind else fingerprint, blind=blind,
+                             preset=p["preset"], device=device, max_iter=p["max_iter"],
+                             seed=p["seed"], progress=progress, cancel=cancel)
+
+
+def _run_dippas(setting, image, fingerprint, run_dir, device, progress, cancel) -> np.ndarray:
+    if run_dir is None:
+        raise DippasInputError("the dippas methods need a run folder")
+    run = invert_dippas(setting, image, fingerprint, run_dir, device, progress, cancel)
+    a = setting.assembly
+    block = None if a["B"] == "whole" else int(a["B"])
+    out = dippas_api().assemble_run(run, block_size=block, blocks=int(a["L"]),
+                                    psnr_threshold=a["tau"])
+    return np.asarray(out)
