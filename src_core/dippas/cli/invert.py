@@ -1,0 +1,250 @@
+"""``dippas invert IMAGE (--fingerprint K | --blind) --run DIR``: the DIPPAS inversion.
+
+Runs the deep-image-prior inversion with fingerprint injection and stores
+every snapshot above the save threshold, with its cell statistics, in a run
+folder (``docs/run-format.md``) for the assembler. Ctrl-C stops cleanly
+after the current iteration and leaves a run that ``--resume`` continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+NAME = "invert"
+ORDER = 40
+HELP = "DIPPAS inversion: deep image prior with fingerprint injection, into a run folder"
+DESCRIPTION = (
+    "Fit a deep image prior to IMAGE while injecting the fingerprint P into the loss "
+    "||I_phi (1 + gamma P) - I||^2: P = K with --fingerprint (PRNU-aware), or the image's own "
+    "noise residual with --blind (PRNU-blind). Every output whose PSNR reaches --save-psnr is "
+    "stored in the run folder with its cell statistics, for the block assembler. Images larger "
+    "than --tile are inverted tile by tile. Ctrl-C checkpoints and stops; --resume continues."
+)
+
+#: Options that define a run and cannot change when it is resumed.
+_FIXED_ON_RESUME = {"preset": "preset", "seed": "seed", "save_psnr": "save_psnr", "lr": "lr",
+                    "tile": "tile"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ._common import existing_file, positive_float, positive_int
+
+    def seed_type(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        return v
+
+    p.add_argument("image", type=existing_file, help="JPEG, PNG or TIFF photo to anonymize")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--fingerprint", "-k", type=existing_file, metavar="K",
+                      help="camera fingerprint K (.npy, .tif or .mat), same size as the image "
+                           "(PRNU-aware mode)")
+    mode.add_argument("--blind", action="store_true",
+                      help="inject the image's own noise residual (PRNU-blind mode)")
+    p.add_argument("--run", required=True, type=Path, metavar="DIR",
+                   help="run folder to create (must not exist or be empty), or to continue with --resume")
+    p.add_argument("--preset", choices=("paper", "fast"), default=None,
+                   help="network and schedule (default paper; 'fast' is lighter, for CPUs)")
+    p.add_argument("--max-iter", type=positive_int, default=None, metavar="N",
+                   help="stop after N iterations per tile (default 10000)")
+    p.add_argument("--stop-psnr", type=positive_float, default=None, metavar="DB",
+                   help="stop when the PSNR exceeds DB (default 39)")
+    p.add_argument("--save-psnr", type=positive_float, default=None, metavar="DB",
+                   help="store every output whose PSNR is at least DB (default 33)")
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=seed_type, default=None, metavar="N", help="random seed (default 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where to run (default auto: CUDA, then MPS, then CPU)")
+    p.add_argument("--tile", type=positive_int, default=None, metavar="PX",
+                   help="tile side for large images (default 512)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                   help="checkpoint every N iterations (default 50)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPUs)")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run")
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    parts = ["dippas", "invert", str(args.image)]
+    parts += ["--blind"] if args.blind else ["--fingerprint", str(args.fingerprint)]
+    parts += ["--run", str(args.run)]
+    if args.device != "auto":
+        parts += ["--device", args.device]
+    for opt in ("max_iter", "stop_psnr"):
+        value = getattr(args, opt)
+        if value is not None:
+            parts += ["--" + opt.replace("_", "-"), str(value)]
+    parts.append("--resume")
+    return " ".join(shlex.quote(x) for x in parts)
+
+
+def _check_not_input(run_dir: Path, inputs: list[Path]) -> None:
+    from ..errors import DippasInputError
+    from ..io import same_file
+
+    for path in inputs:
+        if same_file(run_dir, path):
+            raise DippasInputError(f"{run_dir}: is an input file, not a run folder")
+
+
+def _check_resume(args: argparse.Namespace, image, fingerprint) -> None:
+    """The resumed run must be the one these arguments describe."""
+    import numpy as np
+
+    from ..dip.runner import _as_rgb
+    from ..dip.store import RunStore
+    from ..errors import DippasInputError
+
+    store = RunStore(args.run)
+    params = store.params
+    mode = "blind" if args.blind else "aware"
+    if params["mode"] != mode:
+        given = "--fingerprint" if mode == "aware" else "--blind"
+        raise DippasInputError(f"{args.run}: the run is PRNU-{params['mode']}; {given} does not match it")
+    img = _as_rgb(image)
+    stored = store.input
+    if stored.shape != img.shape or not np.array_equal(stored, img):
+        raise DippasInputError(f"{args.run}: the run was made from another image than {args.image}")
+    if fingerprint is not None and not np.array_equal(store.fingerprint, fingerprint):
+        raise DippasInputError(
+            f"{args.run}: the run was made with another fingerprint than {args.fingerprint}")
+    for opt, key in _FIXED_ON_RESUME.items():
+        value = getattr(args, opt)
+        if value is not None and value != params.get(key):
+            flag = "--" + opt.replace("_", "-")
+            raise DippasInputError(
+                f"{args.run}: the run has {key} {params.get(key)}; {flag} {value} cannot change on resume"
+            )
+
+
+class _Progress:
+    """tqdm bar per tile with PSNR, gamma, saved count and speed."""
+
+    def __init__(self) -> None:
+        from ..progress import Throttle
+
+        self.bar = None
+        self.tile = None
+        self.throttle = Throttle(0.1)
+        self.cells_bar = None
+
+    def __call__(self, ev) -> None:
+        from ._common import progress_bar
+
+        if self.tile != ev.tile_index:
+            if self.bar is not None:
+                self.bar.close()
+            name = ev.tile.name if ev.tile is not None else "0_0"
+            desc = "invert" if ev.n_tiles == 1 else f"tile {name} ({ev.tile_index + 1}/{ev.n_tiles})"
+            self.bar = progress_bar(ev.max_iter, desc, unit="it", initial=ev.iteration - 1)
+            self.tile = ev.tile_index
+        if self.throttle() or ev.done:
+            self.bar.set_postfix_str(
+                f"PSNR {ev.psnr:.2f} dB, gamma {ev.gamma:.4g}, saved {ev.n_saved}, {ev.its_per_s:.2f} it/s",
+                refresh=False)
+            self.bar.update(ev.iteration - self.bar.n)
+
+    def cells(self, done: int, total: int) -> None:
+        from ._common import progress_bar
+
+        if self.cells_bar is None:
+            if done >= total:
+                return
+            self.close()
+            self.cells_bar = progress_bar(total, "cell statistics", unit="snapshot")
+        self.cells_bar.update(done - self.cells_bar.n)
+
+    def close(self) -> None:
+        for bar in (self.bar, self.cells_bar):
+            if bar is not None:
+                bar.close()
+        self.bar = None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..dip.runner import DippasRun, check_run_dir
+    from ..io import load_fingerprint, load_image
+    from ..progress import CancelToken
+    from ..validation import check_fingerprint
+    from ._common import print_json
+
+    image = load_image(args.image)
+    fingerprint = None
+    if args.fingerprint is not None:
+        fingerprint = check_fingerprint(load_fingerprint(args.fingerprint), shape=image.shape[:2],
+                                        name=str(args.fingerprint))
+    _check_not_input(args.run, [p for p in (args.image, args.fingerprint) if p is not None])
+    check_run_dir(args.run, resume=args.resume)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    engine_opts = {"device": args.device, "bf16": args.bf16, "channels_last": args.channels_last}
+    if args.resume:
+        _check_resume(args, image, fingerprint)
+        dip_run = DippasRun.open(args.run, checkpoint_every=args.checkpoint_every,
+                                 max_iter=args.max_iter, stop_psnr=args.stop_psnr, **engine_opts)
+    else:
+        dip_run = DippasRun.create(
+            args.run, image, fingerprint, preset=args.preset or "paper", tile=args.tile or 512,
+            checkpoint_every=args.checkpoint_every or 50, max_iter=args.max_iter,
+            stop_psnr=args.stop_psnr, save_psnr=args.save_psnr, seed=args.seed, lr=args.lr,
+            **engine_opts)
+    token = CancelToken()
+    progress = _Progress()
+    previous = _install_sigint(token)
+    try:
+        summary = dip_run.run(callback=progress, cancel=token, cells_progress=progress.cells)
+    finally:
+        progress.close()
+        _restore_sigint(previous)
+    if summary.cancelled:
+        print(f"dippas invert: interrupted; resume with: {_resume_command(args)}", file=sys.stderr)
+        return 130
+    if args.json:
+        print_json({"run": str(args.run), "mode": dip_run.mode, "preset": dip_run.preset.name,
+                    "complete": summary.complete, "tiles": summary.tiles,
+                    "snapshots": summary.snapshots, "cells": summary.cells,
+                    "iterations": summary.iterations, "seconds": summary.seconds})
+    else:
+        best = [t["best_psnr"] for t in summary.tiles if t.get("best_psnr") is not None]
+        span = ""
+        if best:
+            span = (f", best PSNR {best[0]:.2f} dB" if len(best) == 1
+                    else f", best PSNR per tile {min(best):.2f}-{max(best):.2f} dB")
+        print(f"run {args.run}: {summary.n_tiles} tile(s), {summary.snapshots} snapshot(s) "
+              f"with PSNR >= {dip_run.preset.save_psnr:g} dB{span}")
+        if summary.snapshots == 0:
+            print("no snapshot reached the save threshold: lower --save-psnr or raise --max-iter",
+                  file=sys.stderr)
+    return 0
+
+
+def _install_sigint(token):
+    """First Ctrl-C sets the cancel token; a second one interrupts at once."""
+
+    def handler(signum, frame):  # noqa: ARG001 - signal API
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        return None
+
+
+def _restore_sigint(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)

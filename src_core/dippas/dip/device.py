@@ -1,0 +1,94 @@
+"""Choice of the torch device and of the optional speed-ups (bf16, channels-last)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from ..errors import DippasInputError
+
+#: Accepted device names (``'cuda:1'`` style indices are accepted too).
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available(torch) -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(name: str = "auto"):
+    """The torch device for ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``'auto'`` (CUDA, then Apple MPS, then CPU), ``'cpu'``, ``'cuda'``,
+        ``'cuda:N'`` or ``'mps'``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    DippasInputError
+        On an unknown name or a device this machine does not have.
+    """
+    import torch
+
+    text = str(name).strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available(torch):
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = text.split(":", 1)[0]
+    if kind not in DEVICE_CHOICES:
+        raise DippasInputError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        raise DippasInputError(f"unknown device {name!r}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DippasInputError("device 'cuda' requested but no CUDA GPU is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DippasInputError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not _mps_available(torch):
+        raise DippasInputError("device 'mps' requested but Apple MPS is not available")
+    return dev
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """Turn on torch's deterministic algorithms for a block, then restore.
+
+    Only used on the CPU by default: on CUDA it would also need the
+    ``CUBLAS_WORKSPACE_CONFIG`` environment variable set before start-up.
+    """
+    import torch
+
+    if not enabled:
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
+
+
+def autocast(device, bf16: bool):
+    """An autocast context in bfloat16 when ``bf16``, else a no-op context.
+
+    The same code path runs on every device; bfloat16 autocast is supported
+    by torch on CUDA and CPU (on MPS it depends on the torch version).
+    """
+    import torch
+
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

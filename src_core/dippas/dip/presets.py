@@ -1,0 +1,238 @@
+"""Named parameter sets of the DIPPAS inversion.
+
+A :class:`Preset` holds everything that defines an inversion apart from the
+image and the fingerprint: the shape of the input tensor ``z``, the network
+widths, the optimiser and the stop and save rules. Presets are frozen; user
+choices are applied with :meth:`Preset.with_overrides`, which returns a new
+preset and validates it.
+
+This module does not import torch, so the napari reader and the CLI's
+``--help`` stay light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from ..errors import DippasInputError
+
+#: Parameters a user may override on the command line or in the API.
+OVERRIDABLE = ("max_iter", "stop_psnr", "save_psnr", "seed", "lr")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Parameters of one DIPPAS inversion.
+
+    Attributes
+    ----------
+    name : str
+        Preset name, recorded in ``params.json``.
+    z_channels : int
+        Channels of the random input tensor ``z`` (same height and width as
+        the padded image).
+    z_std : float
+        Standard deviation of the Gaussian ``z``.
+    z_noise_std : float
+        Standard deviation of the fresh Gaussian noise added to ``z`` at
+        every iteration (the deep-image-prior "reg noise").
+    widths : tuple of int
+        Channel widths U of the multi-resolution U-Net, one per scale. The
+        padded image sides are multiples of ``2 ** (len(widths) - 1)``.
+    skip_channels : tuple of int
+        Channels of the residual skip paths, one per scale except the last.
+    alpha : float
+        Width multiplier W = alpha * U of the multi-resolution blocks.
+    negative_slope : float
+        Slope of the LeakyReLU activations.
+    upsample : str
+        Upsampling mode of the decoder (``'nearest'`` in the paper).
+    lr : float
+        Adam learning rate (for the network weights and gamma).
+    amsgrad : bool
+        Use the AMSGrad variant of Adam, as the authors' code does.
+    stop_psnr : float
+        Stop as soon as the PSNR of the output against the input exceeds
+        this value, in dB (data range 1).
+    max_iter : int
+        Stop after this many iterations at most.
+    save_psnr : float
+        Store every iteration's output whose PSNR is at least this, in dB.
+    seed : int
+        Seed of the network initialisation, ``z`` and the per-iteration noise.
+    sigma : float
+        Noise level of the residual (0-255 units): the blind-mode pattern and
+        the residuals of the cell statistics.
+    cell : int
+        Side of the cells of the cell statistics, in pixels.
+    description : str
+        One line for ``--help`` and the plugin.
+    """
+
+    name: str
+    z_channels: int
+    z_std: float
+    z_noise_std: float
+    widths: tuple[int, ...]
+    skip_channels: tuple[int, ...]
+    alpha: float = 1.67
+    negative_slope: float = 0.2
+    upsample: str = "nearest"
+    lr: float = 1e-3
+    amsgrad: bool = True
+    stop_psnr: float = 39.0
+    max_iter: int = 10_000
+    save_psnr: float = 33.0
+    seed: int = 0
+    sigma: float = 3.0
+    cell: int = 16
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def pad_multiple(self) -> int:
+        """Image sides are reflect-padded to a multiple of this (16 for five scales)."""
+        return 2 ** (len(self.widths) - 1)
+
+    def with_overrides(self, **overrides) -> Preset:
+        """A copy with some fields replaced; ``None`` values are ignored.
+
+        Parameters
+        ----------
+        **overrides
+            Any field of the preset, usually one of :data:`OVERRIDABLE`.
+
+        Raises
+        ------
+        DippasInputError
+            On an unknown field or an invalid value.
+        """
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise DippasInputError(f"unknown preset parameter(s): {', '.join(unknown)}")
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        for key in ("widths", "skip_channels"):
+            if key in clean:
+                clean[key] = tuple(int(v) for v in clean[key])
+        return dataclasses.replace(self, **clean) if clean else self
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary of every field."""
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        d["skip_channels"] = list(self.skip_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preset:
+        """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["widths"] = tuple(kw["widths"])
+        kw["skip_channels"] = tuple(kw["skip_channels"])
+        return cls(**kw)
+
+
+def _validate(p: Preset) -> None:
+    def positive(name: str, value: float) -> None:
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise DippasInputError(f"{name} must be a positive number, got {value!r}")
+
+    for name in ("z_std", "lr", "alpha", "stop_psnr", "save_psnr", "sigma"):
+        positive(name, getattr(p, name))
+    if not (math.isfinite(p.z_noise_std) and p.z_noise_std >= 0):
+        raise DippasInputError(f"z_noise_std must be >= 0, got {p.z_noise_std!r}")
+    for name in ("z_channels", "max_iter", "cell"):
+        value = getattr(p, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise DippasInputError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(p.seed, int) or isinstance(p.seed, bool) or p.seed < 0:
+        raise DippasInputError(f"seed must be a non-negative integer, got {p.seed!r}")
+    if len(p.widths) < 1 or any(int(w) < 1 for w in p.widths):
+        raise DippasInputError(f"widths must be positive integers, got {p.widths!r}")
+    if len(p.skip_channels) != len(p.widths) - 1 or any(int(s) < 1 for s in p.skip_channels):
+        raise DippasInputError(
+            f"skip_channels needs {len(p.widths) - 1} positive values for "
+            f"{len(p.widths)} widths, got {p.skip_channels!r}"
+        )
+
+
+#: The paper's setting (DESIGN.md section 4): five scales of 16-256
+#: channels, z of 512 channels, Adam (AMSGrad) at 1e-3, stop at 39 dB or
+#: 10 000 iterations, snapshots kept from 33 dB.
+PAPER = Preset(
+    name="paper",
+    z_channels=512,
+    z_std=0.1,
+    z_noise_std=0.1,
+    widths=(16, 32, 64, 128, 256),
+    skip_channels=(16, 32, 64, 128),
+    lr=1e-3,
+    amsgrad=True,
+    stop_psnr=39.0,
+    max_iter=10_000,
+    save_psnr=33.0,
+    description="the paper's network and schedule (about 5 it/s at 512x512 on a V100)",
+)
+
+#: A lighter network for CPUs and quick looks. PLACEHOLDER VALUES: the
+#: sizes are halved guesses, not yet measured against the paper preset.
+FAST = Preset(
+    name="fast",
+    z_channels=32,
+    z_std=0.1,
+    z_noise_std=0.1,
+    widths=(8, 16, 32, 64, 128),
+    skip_channels=(8, 16, 32, 64),
+    lr=1e-3,
+    amsgrad=True,
+    stop_psnr=39.0,
+    max_iter=10_000,
+    save_psnr=33.0,
+    description="a lighter network for CPUs (placeholder sizes, not yet tuned)",
+)
+
+#: Presets by name.
+PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, FAST)}
+
+
+def get_preset(name: str | Preset = "paper", **overrides) -> Preset:
+    """Look up a preset by name and apply overrides.
+
+    Parameters
+    ----------
+    name : str or Preset
+        ``'paper'`` or ``'fast'``, or a :class:`Preset` to start from.
+    **overrides
+        Fields to replace (``None`` values are ignored), e.g. ``max_iter``,
+        ``stop_psnr``, ``save_psnr``, ``seed``, ``lr``.
+
+    Returns
+    -------
+    Preset
+
+    Raises
+    ------
+    DippasInputError
+        On an unknown preset name or an invalid override.
+
+    Examples
+    --------
+    >>> get_preset("paper", max_iter=500).max_iter
+    500
+    """
+    if isinstance(name, Preset):
+        base = name
+    else:
+        try:
+            base = PRESETS[str(name)]
+        except KeyError:
+            raise DippasInputError(
+                f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+            ) from None
+    return base.with_overrides(**overrides)

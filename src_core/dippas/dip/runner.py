@@ -1,0 +1,572 @@
+"""A whole DIPPAS run: tiling, snapshot store, checkpoints, background cells.
+
+:class:`DippasRun` inverts an image of any size into a run folder
+(``docs/run-format.md``). Tiles are inverted one after another, each by an
+:class:`~dippas.dip.inversion.Inversion`; every snapshot at or above the
+save threshold is appended to the tile's store while a background thread
+(:class:`~dippas.dip.cells_worker.CellsWorker`) computes its cell
+statistics.
+
+Two ways to drive it, sharing one code path:
+
+- :meth:`DippasRun.events` is a generator of
+  :class:`~dippas.dip.inversion.IterationEvent` (what the napari worker
+  wraps);
+- :meth:`DippasRun.run` consumes it with an optional callback (what the CLI
+  uses) and returns a :class:`RunSummary`.
+
+Checkpoints and resume
+----------------------
+Every ``checkpoint_every`` iterations, when a tile stops, and when the
+cancel token is set, the store files are flushed to disk (``fsync``) and
+the tile's ``checkpoint.pt`` is replaced atomically. A run stopped in any
+way (cancel, exception, kill, power loss after the last checkpoint) is
+continued with :meth:`DippasRun.open`: each unfinished tile goes back to
+its checkpoint, its store is cut back to what the checkpoint had seen
+(snapshots, table and cells after the checkpoint are dropped, history rows
+after the checkpoint's iteration too), and the iterations are run again.
+Nothing is duplicated; on the CPU the re-run iterations are bit-identical
+to the lost ones.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DippasInputError
+from ..progress import CancelToken
+from ..validation import check_fingerprint, check_image
+from .checkpoint import load_checkpoint, save_checkpoint
+from .inversion import Inversion, IterationEvent
+from .pattern import injection_pattern
+from .presets import OVERRIDABLE, Preset, get_preset
+from .store import (
+    CHECKPOINT,
+    FORMAT_VERSION,
+    TILES,
+    RunStore,
+    TileWriter,
+    create_run_folder,
+    read_json,
+    write_json,
+)
+from .tiling import DEFAULT_TILE, TileGeometry, tile_grid
+
+#: Default number of iterations between two checkpoints.
+DEFAULT_CHECKPOINT_EVERY = 50
+
+#: Parameters that may change when a run is resumed.
+RESUMABLE_OVERRIDES = ("max_iter", "stop_psnr")
+
+
+@dataclass
+class RunSummary:
+    """What a call of :meth:`DippasRun.run` did.
+
+    Attributes
+    ----------
+    run_dir : str
+    n_tiles : int
+    tiles_done : int
+        Tiles whose inversion is over.
+    iterations : int
+        Iterations run in this call (all tiles).
+    snapshots : int
+        Snapshots stored in the run (all tiles).
+    cells : int
+        Cell statistics stored (equal to ``snapshots`` once complete).
+    cancelled : bool
+        Stopped by the cancel token; resumable.
+    seconds : float
+        Wall time of this call.
+    tiles : list of dict
+        Per tile: name, iteration, snapshots, best PSNR, stop reason.
+    """
+
+    run_dir: str
+    n_tiles: int
+    tiles_done: int = 0
+    iterations: int = 0
+    snapshots: int = 0
+    cells: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+    tiles: list[dict] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every tile finished and every snapshot has its cell statistics."""
+        return self.tiles_done == self.n_tiles and self.cells == self.snapshots
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    img = check_image(image)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if np.issubdtype(img.dtype, np.floating):
+        img = img.astype(np.float32)
+    return np.ascontiguousarray(img)
+
+
+def check_run_dir(path: str | os.PathLike, resume: bool) -> Path:
+    """Refuse run folders that would mix two runs or write over files.
+
+    Parameters
+    ----------
+    path : path
+        The run folder.
+    resume : bool
+        ``True`` to continue a run: the folder must be a run. ``False`` for a
+        new run: the folder must not exist or be empty, its parent must exist.
+
+    Raises
+    ------
+    DippasInputError
+    """
+    p = Path(path)
+    if resume:
+        if not p.is_dir():
+            raise DippasInputError(f"{p}: no such run folder to resume")
+        if not (p / "params.json").is_file():
+            raise DippasInputError(f"{p}: not a DIPPAS run folder (no params.json); cannot resume")
+        return p
+    if p.exists() and not p.is_dir():
+        raise DippasInputError(f"{p}: exists and is not a folder")
+    if p.is_dir() and any(p.iterdir()):
+        if (p / "params.json").is_file():
+            raise DippasInputError(f"{p}: a run already exists here (use --resume to continue it)")
+        raise DippasInputError(f"{p}: folder is not empty; choose a new run folder")
+    if not p.parent.is_dir():
+        raise DippasInputError(f"{p.parent}: folder does not exist")
+    return p
+
+
+def _params(preset: Preset, mode: str, image: np.ndarray, tile: int,
+            tiles: list[TileGeometry], checkpoint_every: int) -> dict:
+    from .. import __version__
+
+    return {
+        "format": "dippas-run",
+        "format_version": FORMAT_VERSION,
+        "dippas_version": __version__,
+        "mode": mode,
+        "preset": preset.name,
+        "sigma": preset.sigma,
+        "seed": preset.seed,
+        "stop_psnr": preset.stop_psnr,
+        "save_psnr": preset.save_psnr,
+        "max_iter": preset.max_iter,
+        "lr": preset.lr,
+        "cell": preset.cell,
+        "image_shape": list(image.shape),
+        "image_dtype": str(image.dtype),
+        "tile": int(tile),
+        "tile_grid": [max(t.ty for t in tiles) + 1, max(t.tx for t in tiles) + 1],
+        "tiles": [asdict(t) for t in tiles],
+        "checkpoint_every": int(checkpoint_every),
+        "preset_parameters": preset.to_dict(),
+    }
+
+
+class DippasRun:
+    """A DIPPAS inversion of one image into a run folder.
+
+    Create a new run with :meth:`create` or continue one with :meth:`open`,
+    then drive it with :meth:`run` or :meth:`events`.
+
+    Parameters
+    ----------
+    run_dir : path
+        An existing run folder.
+    device : str, optional
+        ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'mps'``.
+    bf16, channels_last : bool, optional
+        Speed options passed to :class:`~dippas.dip.inversion.Inversion`.
+    checkpoint_every : int, optional
+        Iterations between checkpoints (default: the run's, 50 at creation).
+    network_factory : callable, optional
+        ``factory(preset) -> torch.nn.Module``; default the preset's U-Net.
+    **overrides
+        ``max_iter`` or ``stop_psnr`` to change them for the rest of the run.
+
+    Examples
+    --------
+    >>> run = DippasRun.create("run", image, fingerprint, preset="fast")  # doctest: +SKIP
+    >>> summary = run.run(callback=lambda ev: print(ev.iteration, ev.psnr))  # doctest: +SKIP
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, *, device: str = "auto", bf16: bool = False,
+                 channels_last: bool = False, checkpoint_every: int | None = None,
+                 network_factory: Callable[[Preset], object] | None = None, **overrides) -> None:
+        self.path = Path(run_dir)
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        store = RunStore(self.path)
+        params = store.params
+        bad = sorted(set(overrides) - set(RESUMABLE_OVERRIDES))
+        if bad:
+            raise DippasInputError(f"cannot change {', '.join(bad)} of an existing run")
+        self.preset = Preset.from_dict(params["preset_parameters"]).with_overrides(**overrides)
+        if overrides:
+            params.update(max_iter=self.preset.max_iter, stop_psnr=self.preset.stop_psnr,
+                          preset_parameters=self.preset.to_dict())
+            write_json(self.path / "params.json", params)
+        self.params = params
+        self.mode = params["mode"]
+        self.tiles = store.tiles
+        every = checkpoint_every if checkpoint_every is not None else params.get(
+            "checkpoint_every", DEFAULT_CHECKPOINT_EVERY)
+        if int(every) < 1:
+            raise DippasInputError(f"checkpoint_every must be a positive integer, got {every}")
+        self.checkpoint_every = int(every)
+        self.device = device
+        self.bf16 = bool(bf16)
+        self.channels_last = bool(channels_last)
+        self.network_factory = network_factory
+        self.cancelled = False
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, run_dir: str | os.PathLike, image: np.ndarray,
+               fingerprint: np.ndarray | None = None, *, preset: str | Preset = "paper",
+               tile: int = DEFAULT_TILE, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+               device: str = "auto", bf16: bool = False, channels_last: bool = False,
+               network_factory: Callable[[Preset], object] | None = None,
+               **overrides) -> DippasRun:
+        """Validate everything, then create a run folder.
+
+        Parameters
+        ----------
+        run_dir : path
+            A new folder (or an empty one); its parent must exist.
+        image : ndarray, shape (H, W, 3) or (H, W)
+            uint8, uint16 or float in 0-255 units; at least 32x32.
+        fingerprint : ndarray, shape (H, W), optional
+            K for the PRNU-aware mode; ``None`` for the PRNU-blind mode
+            (the image's own residual is injected).
+        preset : str or Preset, optional
+            ``'paper'`` (default) or ``'fast'``.
+        tile : int, optional
+            Tile side (default 512).
+        checkpoint_every : int, optional
+            Iterations between checkpoints (default 50).
+        device, bf16, channels_last, network_factory
+            See the class.
+        **overrides
+            ``max_iter``, ``stop_psnr``, ``save_psnr``, ``seed``, ``lr``
+            (any preset field is accepted; ``None`` means the preset's).
+
+        Returns
+        -------
+        DippasRun
+
+        Raises
+        ------
+        DippasInputError
+            On a bad image, fingerprint, preset, device or run folder;
+            nothing is written then.
+        """
+        from .device import resolve_device
+
+        unknown = sorted(k for k in overrides if k not in OVERRIDABLE
+                         and k not in Preset.__dataclass_fields__)
+        if unknown:
+            raise DippasInputError(f"unknown parameter(s): {', '.join(unknown)}")
+        p = get_preset(preset, **overrides)
+        img = _as_rgb(image)
+        if int(checkpoint_every) < 1:
+            raise DippasInputError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
+        tiles = tile_grid(img.shape[0], img.shape[1], int(tile), p.pad_multiple)
+        if fingerprint is not None:
+            fingerprint = check_fingerprint(fingerprint, shape=img.shape[:2])
+        check_run_dir(run_dir, resume=False)
+        resolve_device(device)
+        pattern, mode = injection_pattern(img, fingerprint, p.sigma)
+        create_run_folder(run_dir, _params(p, mode, img, tile, tiles, checkpoint_every), img, pattern)
+        return cls(run_dir, device=device, bf16=bf16, channels_last=channels_last,
+                   network_factory=network_factory)
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike, **kwargs) -> DippasRun:
+        """Continue an existing run (see the class for the arguments).
+
+        Raises
+        ------
+        DippasInputError
+            If ``run_dir`` is not a run folder.
+        """
+        check_run_dir(run_dir, resume=True)
+        return cls(run_dir, **kwargs)
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def store(self) -> RunStore:
+        """A read-only view of the run folder."""
+        return RunStore(self.path)
+
+    def _tile_dir(self, g: TileGeometry) -> Path:
+        return self.path / TILES / g.name
+
+    def _tile_finished(self, g: TileGeometry) -> bool:
+        """Done under the current stop rule (so a larger max_iter reopens a tile)."""
+        path = self._tile_dir(g) / "status.json"
+        if not path.exists():
+            return False
+        status = read_json(path)
+        psnr = status.get("last_psnr")
+        return (status.get("iteration", 0) >= self.preset.max_iter
+                or (psnr is not None and psnr > self.preset.stop_psnr))
+
+    def _engine(self, image: np.ndarray, pattern: np.ndarray, g: TileGeometry) -> Inversion:
+        return Inversion(image[g.slices], pattern[g.slices], self.preset, device=self.device,
+                         bf16=self.bf16, channels_last=self.channels_last,
+                         network_factory=self.network_factory)
+
+    def _restore(self, engine: Inversion, writer: TileWriter, tile_dir: Path) -> None:
+        """Go back to the tile's checkpoint (or its start) and cut the store to match."""
+        ckpt = tile_dir / CHECKPOINT
+        if ckpt.exists():
+            state = load_checkpoint(ckpt)
+            engine.load_state_dict(state)
+            try:
+                writer.rollback(engine.n_saved, engine.iteration)
+                return
+            except ValueError as exc:
+                warnings.warn(f"{exc}; restarting tile {tile_dir.name} from the start", stacklevel=3)
+                raise _RestartTile from None
+        writer.rollback(0, 0)
+
+    def _checkpoint(self, engine: Inversion, writer: TileWriter, tile_dir: Path) -> None:
+        writer.sync()
+        save_checkpoint(tile_dir / CHECKPOINT, engine.state_dict())
+        writer.write_status(iteration=engine.iteration, snapshots=engine.n_saved,
+                            seconds=engine.seconds, last_psnr=engine.last_psnr,
+                            best_psnr=engine.best_psnr if engine.iteration else None,
+                            done=engine.done, stop_reason=engine.stop_reason)
+
+    # ------------------------------------------------------------ running
+    def events(self, cancel: CancelToken | None = None,
+               cells_progress: Callable[[int, int], None] | None = None) -> Iterator[IterationEvent]:
+        """Run the inversion, yielding one event per iteration.
+
+        Parameters
+        ----------
+        cancel : CancelToken, optional
+            Checked before every iteration. When set, the current tile is
+            checkpointed and the generator ends; :attr:`cancelled` is then
+            ``True`` and the run can be resumed.
+        cells_progress : callable, optional
+            ``cells_progress(done, total)`` while the background stage
+            catches up at the end of the run.
+
+        Yields
+        ------
+        IterationEvent
+            With the tile fields and ``snapshot_index`` filled in.
+
+        Notes
+        -----
+        Closing the generator early, or an exception, leaves the run as a
+        kill would: the store keeps what was written, and a resume goes back
+        to the last checkpoint.
+        """
+        from .cells_worker import CellsWorker
+
+        self.cancelled = False
+        image = np.load(self.path / "input.npy", mmap_mode="r")
+        pattern = np.load(self.path / "fingerprint.npy", mmap_mode="r")
+        worker = CellsWorker(self.preset.cell, self.preset.sigma).start()
+        finished = False
+        try:
+            for index, g in enumerate(self.tiles):
+                yield from self._tile_events(index, g, image, pattern, worker, cancel)
+                if self.cancelled:
+                    return
+            self._finish_cells(worker, cancel, cells_progress)
+            finished = True
+        finally:
+            if not finished:
+                worker.stop()
+
+    def _tile_events(self, index: int, g: TileGeometry, image, pattern, worker,
+                     cancel: CancelToken | None) -> Iterator[IterationEvent]:
+        tile_dir = self._tile_dir(g)
+        p_tile = np.ascontiguousarray(pattern[g.slices], dtype=np.float32)
+        writer = TileWriter(tile_dir, g, self.preset.cell)
+        try:
+            if self._tile_finished(g):
+                worker.add_tile(tile_dir, p_tile, len(writer))
+                return
+            engine = self._engine(image, pattern, g)
+            try:
+                self._restore(engine, writer, tile_dir)
+            except _RestartTile:
+                engine = self._engine(image, pattern, g)
+                writer.rollback(0, 0)
+            worker.add_tile(tile_dir, p_tile, len(writer))
+            info = {"tile": g, "tile_index": index, "n_tiles": len(self.tiles)}
+            if engine.done:  # a finished tile whose status.json was lost
+                self._checkpoint(engine, writer, tile_dir)
+            while not engine.done:
+                if cancel is not None and cancel.cancelled:
+                    self._checkpoint(engine, writer, tile_dir)
+                    self.cancelled = True
+                    return
+                ev = engine.step()
+                writer.log_iteration(ev.iteration, ev.psnr, ev.loss, ev.gamma, ev.seconds)
+                snapshot_index = None
+                if ev.saved:
+                    snapshot_index = writer.append_snapshot(ev.snapshot, ev.iteration, ev.psnr,
+                                                            ev.loss, ev.gamma)
+                    worker.notify(tile_dir, len(writer))
+                if ev.done and len(writer) == 0:
+                    snapshot_index = self._store_best(engine, writer, worker, tile_dir)
+                if ev.done or ev.iteration % self.checkpoint_every == 0:
+                    self._checkpoint(engine, writer, tile_dir)
+                yield ev.with_run_info(snapshot_index=snapshot_index, **info)
+        finally:
+            writer.close()
+
+    @staticmethod
+    def _store_best(engine: Inversion, writer: TileWriter, worker, tile_dir: Path) -> int | None:
+        """A tile that ends with no snapshot stores its best-PSNR output instead.
+
+        The engine's ``n_saved`` (and so the checkpoint) does not count it: a
+        resume that extends ``max_iter`` cuts the store back to the
+        checkpoint, which drops this stand-in before iterating on.
+        """
+        best = engine.best_snapshot()
+        if best is None:
+            return None
+        frame, iteration, psnr, loss, gamma = best
+        index = writer.append_snapshot(frame, iteration, psnr, loss, gamma)
+        worker.notify(tile_dir, len(writer))
+        return index
+
+    def _finish_cells(self, worker, cancel: CancelToken | None,
+                      progress: Callable[[int, int], None] | None) -> None:
+        """Wait for the background stage, reporting progress; stop it on cancel."""
+        tile_dirs = [self._tile_dir(g) for g in self.tiles]
+        total = sum(len(self.store.tile(g.ty, g.tx).table["index"]) for g in self.tiles)
+        while True:
+            done = sum(worker.done_count(d) for d in tile_dirs)
+            if progress is not None:
+                progress(done, total)
+            if cancel is not None and cancel.cancelled:
+                worker.stop()
+                self.cancelled = True
+                return
+            worker.finish(timeout=0.2)
+            if not worker.alive:
+                break
+        if progress is not None:
+            progress(total, total)
+
+    def catch_up_cells(self, progress: Callable[[int, int], None] | None = None,
+                       cancel: CancelToken | None = None) -> int:
+        """Compute the cell statistics missing from any tile, without inverting.
+
+        For a run stopped before its background stage caught up (a kill, or
+        a cancel at the end). Needs no torch.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            ``progress(done, total)`` over all tiles' snapshots.
+        cancel : CancelToken, optional
+            Checked between snapshots.
+
+        Returns
+        -------
+        int
+            Cell frames stored, all tiles together.
+        """
+        from .cells_worker import catch_up_cells
+
+        store = self.store
+        pattern = store.fingerprint
+        tiles = [t for t in store.tiles if (self._tile_dir(t) / "cells.npy").exists()]
+        total = sum(store.tile(t.ty, t.tx).n_snapshots for t in tiles)
+        done = 0
+        for g in tiles:
+            view = store.tile(g.ty, g.tx)
+            base = done
+            report = None if progress is None else (lambda d, _t, b=base: progress(b + d, total))
+            done += catch_up_cells(view.path, np.ascontiguousarray(pattern[g.slices], np.float32),
+                                   self.preset.cell, self.preset.sigma, cancel=cancel,
+                                   progress=report)
+        return done
+
+    def run(self, callback: Callable[[IterationEvent], None] | None = None,
+            cancel: CancelToken | None = None,
+            cells_progress: Callable[[int, int], None] | None = None) -> RunSummary:
+        """Run (or continue) the inversion of every tile.
+
+        Parameters
+        ----------
+        callback : callable, optional
+            Called with every :class:`IterationEvent`. An exception raised
+            in it stops the run like a kill (resume from the last checkpoint).
+        cancel : CancelToken, optional
+            Stop cleanly after the current iteration (checkpointed).
+        cells_progress : callable, optional
+            See :meth:`events`.
+
+        Returns
+        -------
+        RunSummary
+        """
+        t0 = time.perf_counter()
+        iterations = 0
+        for ev in self.events(cancel=cancel, cells_progress=cells_progress):
+            iterations += 1
+            if callback is not None:
+                callback(ev)
+        return self.summary(iterations=iterations, seconds=time.perf_counter() - t0)
+
+    def summary(self, iterations: int = 0, seconds: float = 0.0) -> RunSummary:
+        """The state of the run folder as a :class:`RunSummary`."""
+        store = self.store
+        out = RunSummary(run_dir=str(self.path), n_tiles=len(self.tiles), iterations=iterations,
+                         cancelled=self.cancelled, seconds=seconds)
+        for g in self.tiles:
+            t = store.tile(g.ty, g.tx)
+            status = t.status
+            n = t.n_snapshots
+            out.snapshots += n
+            out.cells += t.n_cells
+            done = self._tile_finished(g)
+            out.tiles_done += int(done)
+            out.tiles.append({"tile": g.name, "iteration": status.get("iteration", 0),
+                              "snapshots": n, "cells": t.n_cells,
+                              "best_psnr": status.get("best_psnr"), "done": done,
+                              "stop_reason": status.get("stop_reason") if done else None})
+        return out
+
+
+class _RestartTile(Exception):
+    """The store of a tile is behind its checkpoint: start the tile again."""
+
+
+def invert(image: np.ndarray, fingerprint: np.ndarray | None = None, *,
+           run_dir: str | os.PathLike, preset: str | Preset = "paper",
+           callback: Callable[[IterationEvent], None] | None = None,
+           cancel: CancelToken | None = None, **kwargs) -> RunSummary:
+    """Create a run folder for ``image`` and run the DIPPAS inversion to the end.
+
+    A one-call wrapper of :meth:`DippasRun.create` and :meth:`DippasRun.run`;
+    ``kwargs`` are those of :meth:`DippasRun.create`. Use
+    :meth:`DippasRun.open` to resume.
+
+    Returns
+    -------
+    RunSummary
+    """
+    run = DippasRun.create(run_dir, image, fingerprint, preset=preset, **kwargs)
+    return run.run(callback=callback, cancel=cancel)
