@@ -12,13 +12,16 @@ numerator by ``IntenScale * Saturation`` instead of ``I / 255``; the
 golden files follow the Python port, and so does this module.
 
 Estimation streams: it holds one image at a time plus two accumulators, so
-hundreds of full-size photos fit in memory.
+hundreds of full-size photos fit in memory. Small images (under
+:data:`dippas.wavelet.PARALLEL_MIN_SIZE` pixels) are taken a few at a time,
+one per thread (as many as there are threads); the sums still run in image
+order, so the result does not depend on the number of threads.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Union
 
 import numba as nb
@@ -26,8 +29,9 @@ import numpy as np
 
 from .errors import Cancelled, DippasInputError
 from .progress import CancelToken
-from .residual import noise_residual_rgb, residual_postprocess, rgb2gray
+from .residual import colour_residual_float255, postprocess_inplace, rgb2gray
 from .validation import check_image, to_float255
+from .wavelet import n_threads, parallel_for, parallel_map, use_parallel
 
 ImageSource = Union[np.ndarray, str, "os.PathLike[str]"]
 
@@ -39,35 +43,162 @@ INTENSITY_WIDTH = 6.0
 SATURATION_LEVEL = 250.0
 
 
-@nb.njit(cache=True, nogil=True)
-def _accumulate(img, wrgb, num, den, chmax, check_sat):
-    """Add one image's terms to the ML numerator and denominator, in place.
+@nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf"})
+def _channel_max(img):
+    """Per-channel maximum of a C-contiguous (H, W, C) float32 image of finite values."""
+    h, w, nch = img.shape
+    flat = img.reshape(h, w * nch)
+    out = np.empty(nch, dtype=np.float32)
+    if nch == 3:  # three interleaved running maxima vectorise
+        m0, m1, m2 = img[0, 0, 0], img[0, 0, 1], img[0, 0, 2]
+        for i in range(h):
+            row = flat[i]
+            for j in range(w):
+                a, b, c = row[3 * j], row[3 * j + 1], row[3 * j + 2]
+                m0 = a if a > m0 else m0
+                m1 = b if b > m1 else m1
+                m2 = c if c > m2 else m2
+        out[0], out[1], out[2] = m0, m1, m2
+        return out
+    for c in range(nch):
+        m = img[0, 0, c]
+        for i in range(h):
+            row = flat[i]
+            for j in range(w):
+                v = row[j * nch + c]
+                m = v if v > m else m
+        out[c] = m
+    return out
 
-    ``img`` and ``wrgb`` are (H, W, C) float32 in 0-255 units. Saturation
-    follows the port: a pixel is saturated when it equals its channel's
-    maximum, that maximum is above 250, and one of its 4 neighbours
-    (with wrap-around) has the same value.
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _accumulate_rows(img, wrgb, num, den, chmax, check_sat, r0, r1):
+    """Add rows ``r0:r1`` of one image's terms to the ML numerator and denominator.
+
+    ``img`` and ``wrgb`` are C-contiguous (H, W, C) float32 in 0-255 units;
+    ``num += wrgb * img / 255`` and ``den += (IntenScale * Saturation)**2``
+    (see :func:`_bright_pixels`), in float64 rounded to float32. The common
+    case (below 250) runs as flat, vectorised loops.
     """
     h, w, nch = img.shape
-    for i in range(h):
-        iu = (i - 1) % h
-        idn = (i + 1) % h
-        for j in range(w):
-            jl = (j - 1) % w
-            jr = (j + 1) % w
-            for c in range(nch):
-                v = img[i, j, c]
-                if v < 252.0:
-                    scale = v / 252.0
-                else:
-                    d = v - 252.0
-                    scale = np.exp(-(d * d) / 6.0)
-                if check_sat and chmax[c] > 250.0 and v == chmax[c]:
-                    if (img[iu, j, c] == v or img[idn, j, c] == v
-                            or img[i, jl, c] == v or img[i, jr, c] == v):
-                        scale = 0.0
-                num[i, j, c] += wrgb[i, j, c] * (v / 255.0)
-                den[i, j, c] += scale * scale
+    n = w * nch
+    flat_img = img.reshape(h, n)
+    flat_w = wrgb.reshape(h, n)
+    flat_num = num.reshape(h, n)
+    flat_den = den.reshape(h, n)
+    scale = np.empty(n, dtype=np.float64)
+    for i in range(r0, r1):
+        v_row = flat_img[i]
+        w_row = flat_w[i]
+        num_row = flat_num[i]
+        bright = 0  # a count rather than a maximum, which would not vectorise
+        for k in range(n):
+            v = v_row[k]
+            num_row[k] = num_row[k] + w_row[k] * (v / 255.0)
+            scale[k] = v / 252.0
+            bright += 1 if v >= 250.0 else 0
+        if bright:
+            _bright_pixels(img, i, chmax, check_sat, scale)
+        den_row = flat_den[i]
+        for k in range(n):
+            s = scale[k]
+            den_row[k] = den_row[k] + s * s
+
+
+@nb.njit(cache=True, nogil=True)
+def _bright_pixels(img, i, chmax, check_sat, scale):
+    """IntenScale above the knee, and Saturation, for row ``i`` (in place in ``scale``).
+
+    IntenScale is ``exp(-(v - 252)**2 / 6)`` from 252 up. Saturation follows
+    the port: a pixel is saturated (weight 0) when it equals its channel's
+    maximum, that maximum is above 250, and one of its 4 neighbours (with
+    wrap-around) has the same value. Pixels below 250 are left alone.
+    """
+    h, w, nch = img.shape
+    row = img[i]
+    up = img[i - 1 if i > 0 else h - 1]
+    down = img[i + 1 if i < h - 1 else 0]
+    for j in range(w):
+        for c in range(nch):
+            v = row[j, c]
+            if v < 250.0:
+                continue
+            k = j * nch + c
+            if v >= 252.0:
+                d = v - 252.0
+                scale[k] = np.exp(-(d * d) / 6.0)
+            if check_sat and chmax[c] > 250.0 and v == chmax[c]:
+                left = row[j - 1 if j > 0 else w - 1, c]
+                right = row[j + 1 if j < w - 1 else 0, c]
+                if up[j, c] == v or down[j, c] == v or left == v or right == v:
+                    scale[k] = 0.0
+
+
+def _accumulate(frames: list[np.ndarray], residuals: list[np.ndarray], num: np.ndarray,
+                den: np.ndarray) -> None:
+    """Add the terms of several images, in order, to ``num`` and ``den`` (in place).
+
+    Rows are split over the threads for large images and for batches of
+    small ones; every element sees the images in list order, so the sums do
+    not depend on the threads.
+    """
+    frames = [np.ascontiguousarray(f) for f in frames]
+    residuals = [np.ascontiguousarray(r) for r in residuals]
+    maxima = [_channel_max(f) for f in frames]
+
+    def rows(r0: int, r1: int) -> None:
+        for f, wrgb, chmax in zip(frames, residuals, maxima, strict=True):
+            _accumulate_rows(f, wrgb, num, den, chmax, bool(chmax.max() > SATURATION_LEVEL),
+                             r0, r1)
+
+    h, w = num.shape[:2]
+    parallel_for(rows, h, parallel=len(frames) > 1 or use_parallel(h * w))
+
+
+def _frames(images: Iterable[ImageSource], crop: tuple[int, int] | None,
+            cancel: CancelToken | None) -> Iterator[np.ndarray]:
+    """Load, check, crop and convert the images one at a time, (H, W, C) float32.
+
+    Checks ``cancel`` before each image and that all have the same shape.
+    """
+    shape = None
+    for src in images:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("fingerprint estimation cancelled")
+        img, label = _load(src)
+        img = check_image(img, name=label)
+        if crop is not None:
+            img = centre_crop(img, crop)
+        f = to_float255(img)
+        if f.ndim == 2:
+            f = f[:, :, None]
+        if shape is None:
+            shape = f.shape
+        elif f.shape != shape:
+            raise DippasInputError(
+                f"{label} is {f.shape[0]}x{f.shape[1]}x{f.shape[2]} but earlier images are "
+                f"{shape[0]}x{shape[1]}x{shape[2]}; pass crop=N (CLI: --crop N) to centre-crop"
+            )
+        yield f
+
+
+def _batches(frames: Iterator[np.ndarray]) -> Iterator[list[np.ndarray]]:
+    """Group small images by the number of threads (one image per thread); large ones alone."""
+    batch: list[np.ndarray] = []
+    for f in frames:
+        batch.append(f)
+        if len(batch) >= n_threads() or use_parallel(f.shape[0] * f.shape[1]):
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _colour_residuals(batch: list[np.ndarray], sigma: float) -> list[np.ndarray]:
+    """Colour residuals of a batch: one image per thread, or one image on every thread."""
+    if len(batch) == 1:
+        return [colour_residual_float255(batch[0], sigma)]
+    return parallel_map(lambda f: colour_residual_float255(f, sigma, threads=False), batch)
 
 
 def intensity_scale(image: np.ndarray) -> np.ndarray:
@@ -175,36 +306,19 @@ def estimate_fingerprint(
         crop = (min(s[0] for s in sizes), min(s[1] for s in sizes))
     total = len(images) if hasattr(images, "__len__") else None
     num = den = None
-    shape = None
     count = 0
-    for src in images:
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("fingerprint estimation cancelled")
-        img, label = _load(src)
-        img = check_image(img, name=label)
-        if crop is not None:
-            img = centre_crop(img, crop)
-        f = to_float255(img)
-        if f.ndim == 2:
-            f = f[:, :, None]
-        if shape is None:
-            shape = f.shape
-            num = np.zeros(shape, dtype=np.float32)
-            den = np.zeros(shape, dtype=np.float32)
-        elif f.shape != shape:
-            raise DippasInputError(
-                f"{label} is {f.shape[0]}x{f.shape[1]}x{f.shape[2]} but earlier images are "
-                f"{shape[0]}x{shape[1]}x{shape[2]}; pass crop=N (CLI: --crop N) to centre-crop"
-            )
-        wrgb = noise_residual_rgb(f if f.shape[2] == 3 else f[:, :, 0], sigma)
-        if wrgb.ndim == 2:
-            wrgb = wrgb[:, :, None]
-        chmax = f.reshape(-1, f.shape[2]).max(axis=0).astype(np.float32)
-        _accumulate(f, wrgb, num, den, chmax, bool(chmax.max() > SATURATION_LEVEL))
-        count += 1
-        if progress is not None:
-            progress(count, total)
+    for batch in _batches(_frames(images, crop, cancel)):
+        if num is None:
+            num = np.zeros(batch[0].shape, dtype=np.float32)
+            den = np.zeros(batch[0].shape, dtype=np.float32)
+        _accumulate(batch, _colour_residuals(batch, sigma), num, den)
+        for k in range(len(batch)):
+            if k and cancel is not None and cancel.cancelled:  # as if between images
+                raise Cancelled("fingerprint estimation cancelled")
+            count += 1
+            if progress is not None:
+                progress(count, total)
     if count == 0:
         raise DippasInputError("no images to estimate a fingerprint from")
     k = num / (den + 1.0)
-    return residual_postprocess(rgb2gray(k if k.shape[2] == 3 else k[:, :, 0]))
+    return postprocess_inplace(rgb2gray(k if k.shape[2] == 3 else k[:, :, 0]))
