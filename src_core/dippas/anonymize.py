@@ -56,7 +56,8 @@ def invert_to_run(image: np.ndarray, run_dir: str | os.PathLike, fingerprint: np
                   *, blind: bool = False, preset: str = "fast", device: str = "auto",
                   max_iter: int | None = None, seed: int = 0, tile: int = 512,
                   progress: Callable[[int, int], None] | None = None,
-                  cancel: CancelToken | None = None, **overrides) -> Path:
+                  cancel: CancelToken | None = None,
+                  on_iteration: Callable | None = None, **overrides) -> Path:
     """Run (or resume, or skip when complete) one DIPPAS inversion into ``run_dir``.
 
     Parameters
@@ -80,6 +81,8 @@ def invert_to_run(image: np.ndarray, run_dir: str | os.PathLike, fingerprint: np
         ``progress(done, total)`` in iterations over all tiles.
     cancel : CancelToken, optional
         Stops within one iteration, leaving a resumable run.
+    on_iteration : callable, optional
+        Called with every :class:`dippas.dip.IterationEvent` (PSNR, gamma, saved...).
     **overrides
         Other preset fields (``stop_psnr``, ``save_psnr``, ``lr``).
 
@@ -108,6 +111,8 @@ def invert_to_run(image: np.ndarray, run_dir: str | os.PathLike, fingerprint: np
     def report(ev) -> None:
         if progress is not None:
             progress(ev.tile_index * run.preset.max_iter + ev.iteration, total)
+        if on_iteration is not None:
+            on_iteration(ev)
 
     summary = run.run(callback=report, cancel=cancel)
     if summary.cancelled:
@@ -124,12 +129,13 @@ def anonymize_dippas(image: np.ndarray, fingerprint: np.ndarray | None = None, *
                      psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
                      run_dir: str | os.PathLike | None = None,
                      progress: Callable[[int, int], None] | None = None,
-                     cancel: CancelToken | None = None, **overrides) -> np.ndarray:
+                     cancel: CancelToken | None = None, on_iteration: Callable | None = None,
+                     **overrides) -> np.ndarray:
     """Anonymize a photo with DIPPAS: inversion, then block assembly.
 
     Parameters
     ----------
-    image, fingerprint, blind, preset, device, max_iter, seed, progress, cancel, **overrides
+    image, fingerprint, blind, preset, device, max_iter, seed, progress, cancel, on_iteration, **overrides
         As :func:`invert_to_run`.
     block_size : int, 'whole' or None
         Assembly block side B (a multiple of the run's cell size, 16).
@@ -147,12 +153,14 @@ def anonymize_dippas(image: np.ndarray, fingerprint: np.ndarray | None = None, *
     """
     if run_dir is not None:
         invert_to_run(image, run_dir, fingerprint, blind=blind, preset=preset, device=device,
-                      max_iter=max_iter, seed=seed, progress=progress, cancel=cancel, **overrides)
+                      max_iter=max_iter, seed=seed, progress=progress, cancel=cancel,
+                      on_iteration=on_iteration, **overrides)
         return assemble_run(run_dir, block_size, blocks, psnr_threshold)
     with tempfile.TemporaryDirectory(prefix="dippas-run-") as tmp:
         path = Path(tmp) / "run"
         invert_to_run(image, path, fingerprint, blind=blind, preset=preset, device=device,
-                      max_iter=max_iter, seed=seed, progress=progress, cancel=cancel, **overrides)
+                      max_iter=max_iter, seed=seed, progress=progress, cancel=cancel,
+                      on_iteration=on_iteration, **overrides)
         return assemble_run(path, block_size, blocks, psnr_threshold)
 
 

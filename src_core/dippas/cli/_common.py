@@ -31,6 +31,19 @@ def bar_callback(bar) -> Callable[[int, int | None], None]:
     return update
 
 
+def iteration_postfix(bar) -> Callable:
+    """An ``on_iteration`` callback that shows PSNR, gamma and saved snapshots on ``bar``."""
+
+    def show(ev) -> None:
+        tile = f"{ev.tile_index + 1}/{ev.n_tiles}" if getattr(ev, "n_tiles", 1) > 1 else None
+        fields = {"psnr": f"{ev.psnr:.2f}", "gamma": f"{ev.gamma:.2e}", "saved": ev.n_saved}
+        if tile:
+            fields["tile"] = tile
+        bar.set_postfix(fields, refresh=False)
+
+    return show
+
+
 def _clean(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None

@@ -77,14 +77,15 @@ def _load(args):
 
 def _run_dippas(args, image, k):
     from ..anonymize import _rgb_uint8, anonymize_dippas
-    from ._common import bar_callback, progress_bar
+    from ._common import bar_callback, iteration_postfix, progress_bar
 
     rgb = _rgb_uint8(image)
     with progress_bar(None, "DIPPAS inversion", unit="it") as bar:
         out = anonymize_dippas(rgb, k, blind=args.blind, preset=args.preset, device=args.device,
                                max_iter=args.max_iter, seed=args.seed, block_size=args.block_size,
                                blocks=args.blocks, psnr_threshold=args.psnr_threshold,
-                               run_dir=args.run, progress=bar_callback(bar))
+                               run_dir=args.run, progress=bar_callback(bar),
+                               on_iteration=iteration_postfix(bar))
     return rgb, out
 
 
