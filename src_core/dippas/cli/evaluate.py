@@ -77,6 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="denoiser of the edge mask of the edge-only test (default nl_means)")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     p.add_argument("--json", action="store_true", help="print the per-setting results as JSON")
+    from .batch import add_execution_arguments
+
+    add_execution_arguments(p, retries=0, bad_input_note=False)  # with any of them: tasks run on Dask
 
 
 class _Bars:
@@ -127,17 +130,41 @@ class _Bars:
                 bar.close()
 
 
+def _dask_map_func(args: argparse.Namespace):
+    """A context giving the Dask ``map_func`` with --scheduler, --workers or
+    --threads-per-worker, else None (sequential)."""
+    import contextlib
+
+    if args.scheduler is None and args.workers is None and args.threads_per_worker is None:
+        return contextlib.nullcontext(None)
+    from ..batch import dask_map_func, open_client, task_resources
+    from .batch import check_execution_arguments, print_dashboard
+
+    check_execution_arguments(args)
+
+    @contextlib.contextmanager
+    def ctx():
+        with open_client(args.scheduler, args.workers, args.threads_per_worker,
+                         gpu=args.device == "cuda") as client:
+            print_dashboard(client)
+            yield dask_map_func(client, retries=args.retries, resources=lambda t: task_resources(
+                "dippas" if t.run_dir else t.method, args.device))
+
+    return ctx()
+
+
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate, format_table
     from ._common import print_json
 
     bars = _Bars()
     try:
-        res = evaluate(args.dataset, args.methods or ["none"], args.out, grid=args.grid,
-                       crop=args.crop, fingerprints=args.fingerprints, sigma=args.sigma,
-                       device=args.device, edge_denoiser=args.edge_denoiser,
-                       plots=not args.no_plots, progress=bars.progress,
-                       task_progress=bars.task_progress)
+        with _dask_map_func(args) as map_func:
+            res = evaluate(args.dataset, args.methods or ["none"], args.out, grid=args.grid,
+                           crop=args.crop, fingerprints=args.fingerprints, sigma=args.sigma,
+                           device=args.device, edge_denoiser=args.edge_denoiser,
+                           plots=not args.no_plots, map_func=map_func, progress=bars.progress,
+                           task_progress=bars.task_progress)
     finally:
         bars.close()
     if args.json:

@@ -1,0 +1,169 @@
+"""``dippas batch INPUT... --out DIR --method dippas|inpainting``: many photos as Dask tasks."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "batch"
+ORDER = 65
+HELP = "anonymize many photos on Dask distributed (local or a cluster), resumable"
+DESCRIPTION = (
+    "Anonymize every photo named by INPUT (files, folders walked recursively, glob patterns, or "
+    "CSV manifests with the columns image[,fingerprint]) into --out, one Dask task per photo: "
+    "on a local cluster sized to this machine by default, or on an existing cluster with "
+    "--scheduler. Each output OUT/<name>.png (the input's name mirrored under --out) is written "
+    "atomically, then its record OUT/<name>.json (parameters, PSNR/SSIM and NCC, input SHA-256, "
+    "timings), which marks it finished: a rerun skips finished photos and redoes those whose "
+    "record is missing or whose input, fingerprint or parameters changed. A failing photo is "
+    "retried (--retries; bad input is not) and reported; the others carry on. "
+    "Exit code 0: all done; 1: some failed; 2: bad usage or no inputs."
+)
+EPILOG = """\
+cluster:
+  default          LocalCluster, one worker process per core (--workers, --threads-per-worker)
+  --scheduler A    an existing scheduler: tcp://host:8786, or the file of --scheduler-file
+                   dask scheduler --scheduler-file sched.json
+                   dask worker --scheduler-file sched.json --nworkers 4 --nthreads 1
+  GPU workers      CUDA_VISIBLE_DEVICES=0 dask worker ADDR --nworkers 1 --nthreads 1 --resources GPU=1
+                   with --method dippas --device cuda every task requests GPU=1 (one per GPU)
+
+names: OUT mirrors the inputs' names with .png; colliding names get _<suffix>, then -<hash>
+       (see docs/batch.md)
+
+examples:
+  dippas batch photos/ --out anon/ --method inpainting
+  dippas batch 'shots/**/*.jpg' --out anon/ --method dippas --fingerprints prints/ --workers 2
+  dippas batch list.csv --out anon/ --method dippas --blind --device cuda --scheduler tcp://gpu1:8786
+"""
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return v
+
+
+def add_execution_arguments(p: argparse.ArgumentParser, retries: int, bad_input_note: bool = True) -> None:
+    """--scheduler, --workers, --threads-per-worker, --retries (shared with ``evaluate``)."""
+    from ._common import positive_int
+
+    g = p.add_argument_group("execution (Dask distributed)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster: scheduler address (tcp://host:8786) "
+                   "or scheduler file; default: a local cluster")
+    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="worker processes of the local cluster (default: one per core)")
+    g.add_argument("--threads-per-worker", type=positive_int, default=None, metavar="T",
+                   help="tasks run at once by each local worker (default 1)")
+    g.add_argument("--retries", type=_non_negative_int, default=retries, metavar="R",
+                   help=f"times a failed task is retried (default {retries}"
+                   + ("; bad input never is)" if bad_input_note else ")"))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..batch.runner import DEFAULT_RETRIES
+    from ..inpainting import available_denoisers
+    from ._common import existing_file, positive_float, positive_int
+    from .assemble import add_assembly_arguments
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="photo, folder, glob pattern or CSV manifest (image[,fingerprint])")
+    p.add_argument("--out", "-o", required=True, metavar="DIR",
+                   help="output folder: <name>.png and <name>.json per photo (created; reruns resume)")
+    p.add_argument("--method", choices=("dippas", "inpainting"), default="dippas",
+                   help="anonymization method (default dippas)")
+    p.add_argument("--fingerprint", "-k", type=existing_file, default=None,
+                   help="one camera fingerprint K for every photo (.npy, .tif, .mat)")
+    p.add_argument("--fingerprints", default=None, metavar="DIR|CSV",
+                   help="fingerprints per photo: a CSV image,fingerprint or a folder "
+                   "(<stem>, <folder name> or <stem minus _part>, as <key>.npy or "
+                   "fingerprint_<key>[_*].npy)")
+    p.add_argument("--sigma", type=positive_float, default=3.0,
+                   help="residual noise level of the NCC in the records, 0-255 units (default 3)")
+    g = p.add_argument_group("DIPPAS")
+    g.add_argument("--blind", action="store_true",
+                   help="PRNU-blind: inject each photo's own residual instead of K")
+    g.add_argument("--preset", choices=("fast", "paper"), default="fast",
+                   help="network and optimiser preset (default fast)")
+    g.add_argument("--max-iter", type=positive_int, default=None, help="iteration limit")
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where inversions run (default auto); cuda: tasks request a GPU resource")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_assembly_arguments(g)
+    h = p.add_argument_group("inpainting")
+    h.add_argument("--hole", type=int, choices=(3, 5), default=5, help="hole side B (default 5)")
+    h.add_argument("--reg", choices=("l2", "tv"), default="l2", help="regulariser (default l2)")
+    h.add_argument("--no-edges", action="store_true", help="skip the edge reconstruction")
+    h.add_argument("--denoiser", choices=available_denoisers(), default="nl_means",
+                   help="denoiser of the edge reconstruction (default nl_means)")
+    add_execution_arguments(p, DEFAULT_RETRIES)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _options(args: argparse.Namespace) -> dict:
+    if args.method == "dippas":
+        return {"blind": args.blind, "preset": args.preset, "max_iter": args.max_iter,
+                "seed": args.seed, "block_size": args.block_size, "blocks": args.blocks,
+                "psnr_threshold": args.psnr_threshold, "sigma": args.sigma}
+    return {"hole": args.hole, "reg": args.reg, "edges": not args.no_edges,
+            "denoiser": args.denoiser, "sigma": args.sigma}
+
+
+def check_execution_arguments(args: argparse.Namespace) -> None:
+    """Refuse local-cluster sizes together with --scheduler, before any work."""
+    from ..errors import DippasInputError
+
+    if args.scheduler and (args.workers is not None or args.threads_per_worker is not None):
+        raise DippasInputError("--workers and --threads-per-worker size the local cluster; "
+                               "not with --scheduler")
+
+
+def print_dashboard(client) -> None:
+    """Print the Dask dashboard link on stderr, when the scheduler runs one."""
+    import sys
+
+    from ..batch import dashboard_link
+
+    link = dashboard_link(client)
+    if link:
+        print(f"Dask dashboard: {link}", file=sys.stderr)
+
+
+def _run_pending(args: argparse.Namespace, plan):
+    from ..batch import open_client, run_batch
+    from ._common import bar_callback, progress_bar
+
+    with open_client(args.scheduler, args.workers, args.threads_per_worker,
+                     gpu=plan.resources is not None, tasks=len(plan.pending)) as client:
+        print_dashboard(client)
+        with progress_bar(len(plan.pending), "batch", unit="photo") as bar:
+            return run_batch(plan, client, retries=args.retries, progress=bar_callback(bar))
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..batch import format_summary, plan_batch, run_batch
+    from ._common import print_json
+
+    if args.method != "dippas" and args.blind:
+        from ..errors import DippasInputError
+
+        raise DippasInputError("--blind applies to --method dippas only")
+    check_execution_arguments(args)
+    plan = plan_batch(args.inputs, args.out, args.method, fingerprint=args.fingerprint,
+                      fingerprints=args.fingerprints, device=args.device, **_options(args))
+    print(f"{len(plan.photos)} photos: {len(plan.pending)} to run, {len(plan.skipped)} finished "
+          f"earlier, {len(plan.failed)} cannot run", file=sys.stderr)
+    summary = _run_pending(args, plan) if plan.pending else run_batch(plan, None)
+    if args.json:
+        print_json(summary.to_dict())
+    else:
+        print(format_summary(summary))
+    return summary.exit_code
