@@ -24,13 +24,51 @@ def fingerprint_layer_kwargs(k: np.ndarray, name: str = "fingerprint") -> dict:
             "metadata": {"dippas_kind": "fingerprint"}}
 
 
-def heatmap_layer_kwargs(heatmap: np.ndarray, block: int, name: str = "block NCC") -> dict:
-    """``add_image`` arguments for a per-block NCC map scaled to sit over the image."""
-    lim = max(float(np.nanmax(np.abs(heatmap))) if np.isfinite(heatmap).any() else 0.0, 1e-6)
+def heatmap_layer_kwargs(heatmap: np.ndarray, block: int | tuple[int, int],
+                         name: str = "block NCC", origin: tuple[float, float] = (0, 0)) -> dict:
+    """``add_image`` arguments for a per-block NCC map scaled to sit over the image.
+
+    Parameters
+    ----------
+    heatmap : ndarray, shape (nby, nbx)
+        One NCC value per block.
+    block : int or (int, int)
+        Block side in pixels (``(bh, bw)`` for non-square blocks, e.g. a
+        whole tile).
+    name : str
+        Layer name.
+    origin : (float, float)
+        Top-left pixel of the map's area in the image (a tile's ``(y0, x0)``).
+
+    Returns
+    -------
+    dict
+        Diverging colormap with limits symmetric about zero, scale and
+        translate so that each value covers its block.
+    """
+    bh, bw = (block, block) if np.isscalar(block) else (int(block[0]), int(block[1]))
+    finite = np.isfinite(heatmap)
+    lim = max(float(np.nanmax(np.abs(heatmap))) if finite.any() else 0.0, 1e-6)
     return {"name": name, "colormap": DIVERGING, "contrast_limits": (-lim, lim),
-            "scale": (block, block), "translate": ((block - 1) / 2, (block - 1) / 2),
+            "scale": (bh, bw),
+            "translate": (origin[0] + (bh - 1) / 2, origin[1] + (bw - 1) / 2),
             "opacity": 0.6, "blending": "translucent", "interpolation2d": "nearest",
-            "metadata": {"dippas_kind": "heatmap", "block": block}}
+            "metadata": {"dippas_kind": "heatmap", "block": (bh, bw)}}
+
+
+def float255_to_dtype(image: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """A float image in 0-255 units as ``dtype``: rounded and clipped for uint8/uint16.
+
+    uint16 outputs are scaled by 257 (so 255 maps to 65535); other dtypes
+    are cast.
+    """
+    f = np.asarray(image, dtype=np.float32)
+    dt = np.dtype(dtype)
+    if dt == np.uint8:
+        return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+    if dt == np.uint16:
+        return np.clip(np.rint(f * np.float32(257.0)), 0, 65535).astype(np.uint16)
+    return f.astype(dt, copy=False)
 
 
 def image_to_uint8(data: np.ndarray) -> np.ndarray:

@@ -33,10 +33,13 @@ class CoreTask:
         Name of the keyword through which ``fn`` reports progress.
     interval : float
         Minimum seconds between two progress events.
+    emit_kw : str or None
+        Name of a keyword through which ``fn`` receives :meth:`put`, to
+        queue its own event tuples (it then does its own throttling).
     """
 
     def __init__(self, fn: Callable, *args, progress_kw: str | None = "progress",
-                 interval: float = 0.1, **kwargs) -> None:
+                 interval: float = 0.1, emit_kw: str | None = None, **kwargs) -> None:
         self.token = CancelToken()
         self._queue: queue.Queue = queue.Queue(maxsize=256)
         self._throttle = Throttle(interval)
@@ -44,6 +47,8 @@ class CoreTask:
         self._error: BaseException | None = None
         if progress_kw is not None:
             kwargs[progress_kw] = self._on_progress
+        if emit_kw is not None:
+            kwargs[emit_kw] = self.put
         kwargs.setdefault("cancel", self.token)
         self._thread = threading.Thread(target=self._target, args=(fn, args, kwargs),
                                         daemon=True, name="dippas-core")
@@ -69,6 +74,12 @@ class CoreTask:
     def cancel(self) -> None:
         """Ask the core computation to stop at its next check."""
         self.token.cancel()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the core thread to end (if started); True when it has."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def events(self, poll: float = 0.05) -> Generator[tuple, None, Any]:
         """Start the thread and yield its events; return its result (raise its error)."""

@@ -15,6 +15,33 @@ def image_layers(viewer) -> list:
     return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
+#: ``dippas_kind`` of layers that are not photos (never offered as an input image).
+NOT_PHOTOS = ("fingerprint", "heatmap", "snapshots")
+
+
+def photo_layers(viewer) -> list:
+    """Image layers that can be an input photo: RGB or 2-D integer, not plugin maps or stacks."""
+    import numpy as np
+
+    out = []
+    for layer in image_layers(viewer):
+        if layer.metadata.get("dippas_kind") in NOT_PHOTOS:
+            continue
+        if layer.rgb and layer.ndim == 2:
+            out.append(layer)
+        elif layer.ndim == 2 and not layer.rgb and not np.issubdtype(layer.dtype, np.floating):
+            out.append(layer)
+    return out
+
+
+def fingerprint_layers(viewer) -> list:
+    """2-D float image layers: fingerprints K (or any such map) for aware mode and reports."""
+    import numpy as np
+
+    return [layer for layer in image_layers(viewer) if layer.ndim == 2 and not layer.rgb
+            and np.issubdtype(layer.dtype, np.floating)]
+
+
 def layer_by_name(viewer, name: str):
     """The layer called ``name``; a clear error when it is gone."""
     from dippas.errors import DippasInputError
@@ -37,6 +64,32 @@ def notify_info(message: str) -> None:
     from napari.utils.notifications import show_info
 
     show_info(message)
+
+
+class ClosedFlag:
+    """Becomes true when a widget's Qt side is destroyed (viewer or dock closed).
+
+    Worker callbacks that arrive later check it and return, instead of
+    touching deleted Qt objects. ``on_close`` callables run at that moment
+    (e.g. cancelling a running task).
+    """
+
+    def __init__(self, widget) -> None:
+        self.closed = False
+        self._on_close: list[Callable[[], None]] = []
+        widget.native.destroyed.connect(self._destroyed)
+
+    def _destroyed(self, *_) -> None:
+        self.closed = True
+        for fn in self._on_close:
+            fn()
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` when the widget is destroyed."""
+        self._on_close.append(fn)
+
+    def __bool__(self) -> bool:
+        return self.closed
 
 
 def start_task(task: CoreTask, on_event: Callable[[tuple], None],

@@ -1,0 +1,242 @@
+"""Dock widget: inpainting-based anonymization (ICIP 2017), blind.
+
+Every pixel is inpainted from its neighbours (holes of 3 or 5 pixels, L2 or
+TV regularizer); optionally the pixels near edges are taken from a denoised
+original. The core runs in a plain thread with progress and Stop
+(:class:`~napari_dippas._tasks.CoreTask`); the widget adds the anonymized
+image, the edge mask (a labels layer) and a report: PSNR and SSIM against
+the input and, when a fingerprint layer is chosen, NCC and PCE of the input
+and of the output against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    ProgressBar,
+    PushButton,
+)
+
+from .._layers import float255_to_dtype, image_to_uint8
+from .._tasks import CoreTask, error_message
+from ._common import (
+    ClosedFlag,
+    fingerprint_layers,
+    layer_by_name,
+    notify_error,
+    notify_info,
+    photo_layers,
+    start_task,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+NO_FINGERPRINT = "(none)"
+
+
+@dataclass
+class InpaintingOutput:
+    """What the widget's computation returns.
+
+    Attributes
+    ----------
+    image : ndarray
+        The anonymized image, same dtype as the input (rounded and clipped).
+    edges : ndarray of bool or None
+        Pixels taken from the denoised original.
+    params : dict
+        The core's parameters record.
+    report : dict
+        :func:`dippas.report.anonymization_report` of input and output.
+    """
+
+    image: np.ndarray
+    edges: np.ndarray | None
+    params: dict
+    report: dict
+
+
+def inpaint_with_report(image: np.ndarray, fingerprint: np.ndarray | None = None, *,
+                        hole: int, reg: str, edges: bool, denoiser: str, progress=None,
+                        cancel=None) -> InpaintingOutput:
+    """Run the core's inpainting anonymization, then its report (one worker call).
+
+    Parameters
+    ----------
+    image : ndarray
+        uint8 or uint16 photo.
+    fingerprint : ndarray, optional
+        K for the attribution part of the report.
+    hole, reg, edges, denoiser
+        See :func:`dippas.inpainting.inpaint_anonymize_result`.
+    progress, cancel
+        Progress callback and cancel token of the core.
+    """
+    from dippas.inpainting import inpaint_anonymize_result
+    from dippas.report import anonymization_report
+
+    res = inpaint_anonymize_result(image, hole=hole, reg=reg, edges=edges, denoiser=denoiser,
+                                   progress=progress, cancel=cancel)
+    out = float255_to_dtype(res.image, image.dtype)
+    report = anonymization_report(image, out, fingerprint)
+    return InpaintingOutput(image=out, edges=res.edges, params=res.params, report=report)
+
+
+def format_report(report: dict) -> str:
+    """The report as a few lines of rich text for a label."""
+    text = f"PSNR {report['psnr']:.2f} dB · SSIM {report['ssim']:.4f}"
+    if "input" in report:
+        b, a = report["input"], report["output"]
+        text += (f"<br>NCC {b['ncc']:+.4f} → {a['ncc']:+.4f} · PCE {b['pce']:.1f} → "
+                 f"{a['pce']:.1f}<br>after: {'MATCH' if a['match'] else 'no match'}")
+    return text
+
+
+class InpaintingWidget(Container):
+    """Inpainting anonymization of an image layer.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        from dippas.inpainting import DEFAULT_DENOISER, available_denoisers
+
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self._task: CoreTask | None = None
+        self._worker = None
+        self._source: str | None = None
+        self.output: InpaintingOutput | None = None
+
+        denoisers = available_denoisers()
+        self.image = ComboBox(label="image", choices=self._image_choices)
+        self.hole = ComboBox(label="hole (pixels)", choices=[5, 3], value=5)
+        self.reg = ComboBox(label="regularizer", choices=["l2", "tv"], value="l2")
+        self.edges = CheckBox(value=True, text="reconstruct edges from a denoised original")
+        self.denoiser = ComboBox(label="denoiser", choices=denoisers,
+                                 value=DEFAULT_DENOISER if DEFAULT_DENOISER in denoisers
+                                 else denoisers[0])
+        self.fingerprint = ComboBox(label="fingerprint K (report)", choices=self._fp_choices)
+        self.run_btn = PushButton(text="Anonymize")
+        self.stop_btn = PushButton(text="Stop", enabled=False)
+        self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
+        self.report = Label(value="")
+        buttons = Container(widgets=[self.run_btn, self.stop_btn], layout="horizontal",
+                            labels=False)
+        buttons.margins = (0, 0, 0, 0)
+        self.extend([self.image, self.hole, self.reg, self.edges, self.denoiser,
+                     self.fingerprint, buttons, self.progress, self.report])
+
+        self.edges.changed.connect(lambda v: setattr(self.denoiser, "enabled", bool(v)))
+        self.run_btn.changed.connect(self.run)
+        self.stop_btn.changed.connect(self.stop)
+        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            event.connect(self.reset_choices)
+        self._closed = ClosedFlag(self)
+        self._closed.on_close(self.stop)
+
+    def _image_choices(self, widget=None) -> list[str]:
+        return [layer.name for layer in photo_layers(self.viewer)]
+
+    def _fp_choices(self, widget=None) -> list[str]:
+        return [NO_FINGERPRINT] + [layer.name for layer in fingerprint_layers(self.viewer)]
+
+    @property
+    def running(self) -> bool:
+        """Whether an anonymization is running."""
+        return self._worker is not None
+
+    def run(self) -> None:
+        """Start the anonymization of the chosen image layer."""
+        from dippas.errors import DippasInputError
+
+        if self.running:
+            return
+        try:
+            if not self.image.value:
+                raise DippasInputError("choose an image layer to anonymize")
+            image = image_to_uint8(layer_by_name(self.viewer, self.image.value).data)
+            k = None
+            if self.fingerprint.value and self.fingerprint.value != NO_FINGERPRINT:
+                k = np.asarray(layer_by_name(self.viewer, self.fingerprint.value).data,
+                               dtype=np.float32)
+        except Exception as exc:
+            notify_error(error_message(exc))
+            return
+        self._source = self.image.value
+        self.progress.value = 0
+        self.report.value = ""
+        self._task = CoreTask(inpaint_with_report, np.ascontiguousarray(image), k,
+                              hole=int(self.hole.value), reg=self.reg.value,
+                              edges=bool(self.edges.value), denoiser=self.denoiser.value)
+        self._worker = start_task(self._task, on_event=self._on_event, on_done=self._on_done,
+                                  on_error=self._on_error)
+        self._set_running(True)
+
+    def stop(self) -> None:
+        """Stop a running anonymization at its next step."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.run_btn.enabled = not running
+        self.stop_btn.enabled = running
+
+    def _on_event(self, event: tuple) -> None:
+        if self._closed:
+            return
+        if event[0] == "progress":
+            done, total = event[1], event[2]
+            self.progress.max = max(int(total), 1)
+            self.progress.value = min(int(done), self.progress.max)
+
+    def _on_done(self, out: InpaintingOutput | None) -> None:
+        if self._closed:
+            return
+        self._worker = None
+        self._set_running(False)
+        if out is None:
+            return
+        self.output = out
+        name = f"{self._source} anonymized"
+        rgb = out.image.ndim == 3
+        limits = (0, 65535) if out.image.dtype == np.uint16 else (0, 255)
+        meta = {"dippas_kind": "anonymized", "method": "inpainting", "params": out.params}
+        if name in self.viewer.layers:
+            self.viewer.layers[name].data = out.image
+            self.viewer.layers[name].metadata.update(meta)
+        else:
+            self.viewer.add_image(out.image, name=name, rgb=rgb, contrast_limits=limits,
+                                  metadata=meta)
+        edge_name = f"{self._source} edge mask"
+        if out.edges is not None:
+            mask = out.edges.astype(np.uint8)
+            if edge_name in self.viewer.layers:
+                self.viewer.layers[edge_name].data = mask
+            else:
+                self.viewer.add_labels(mask, name=edge_name, opacity=0.4,
+                                       metadata={"dippas_kind": "edge_mask"})
+        self.report.value = format_report(out.report)
+        notify_info(f"inpainting done: PSNR {out.report['psnr']:.2f} dB")
+
+    def _on_error(self, exc: BaseException) -> None:
+        from dippas.errors import Cancelled
+
+        if self._closed:
+            return
+        self._worker = None
+        self._set_running(False)
+        if isinstance(exc, Cancelled):
+            notify_info("inpainting stopped")
+        else:
+            notify_error(error_message(exc))
