@@ -31,22 +31,41 @@ Speed options (all exact, none CUDA-specific):
   image prior uses, BatchNorm subtracts the per-channel batch mean, so such a
   bias cancels exactly and its gradient is identically zero: the function and
   the training trajectory are unchanged, only work is saved.
-* ``fused_input=True`` computes the two convolutions that read the network
-  input (the first block's 3x3 convolution and its 1x1 shortcut) with a
-  single 1x1 convolution (one pass over the wide input ``z``, one GEMM with
-  ``9 * c1 + c`` output rows) followed by a shift-and-add of the nine 3x3
-  taps. Same parameters (same ``state_dict``), same result up to float
-  summation order.
+* ``fused_input`` computes the two convolutions that open a block (its 3x3
+  convolution and its 1x1 shortcut, which read the same input) with a single
+  1x1 convolution, i.e. one GEMM with ``9 * c1 + c`` output rows, followed by
+  ``F.fold`` that sums the nine shifted 3x3 taps. In the decoder, the rows
+  reading the upsampled deeper features run at half resolution (a 1x1
+  convolution commutes with nearest upsampling), so neither the upsampled
+  tensor nor the concatenation is built. Same parameters (same
+  ``state_dict``), same result up to float summation order.
+* ``projected_noise``: ``forward(z, noise_std)`` applies the network to
+  ``z + n`` with fresh ``n ~ N(0, noise_std^2)`` but samples ``n`` only in the
+  row space of the first GEMM (61 of 512 dimensions for the paper network),
+  with the weight gradient completed by an exact conditional sample; the
+  training trajectory has the same distribution as with explicit noise (see
+  :class:`_ProjectedNoiseGEMM`). This removes the generation of 512 x H x W
+  normal numbers per iteration, the largest single cost on CPU.
+* 1x1 convolutions run as plain matrix products (:func:`conv1x1`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+# OpenMP workers that sleep instead of spinning while waiting: with the
+# default (spinning) policy, a 2-core machine shared with other processes ran
+# a training iteration 3-10x slower (spinning threads burn the cycles the
+# working thread needs). Only effective if torch is not imported yet; an
+# explicit user setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 #: ``fused_input='auto'`` fuses a block's input convolutions when its input has
 #: at least this many times more channels than the 3x3 convolution outputs.
@@ -59,6 +78,7 @@ __all__ = [
     "MultiResBlock",
     "MultiResUNet",
     "ResPath",
+    "conv1x1",
     "count_flops",
     "multires_channels",
 ]
@@ -84,6 +104,63 @@ def multires_channels(width: int, alpha: float = 1.67) -> tuple[int, int, int]:
     return int(w * 0.167), int(w * 0.333), int(w * 0.5)
 
 
+#: Large CPU normal fills are split into this many independently seeded
+#: chunks (a fixed number, so results do not depend on the thread count).
+_NORMAL_CHUNKS = 2
+_NORMAL_POOL: ThreadPoolExecutor | None = None
+
+
+def _fill_normal_(t: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Fill ``t`` with standard normal numbers, in parallel on CPU.
+
+    PyTorch's CPU ``normal_`` runs on one thread (its Mersenne-Twister state
+    is sequential). For large contiguous CPU tensors the fill is split into
+    :data:`_NORMAL_CHUNKS` chunks: the first drawn from ``generator``, the
+    others from generators seeded by ``generator``; the chunks run in
+    parallel threads when torch may use more than one. Deterministic for a
+    given ``generator`` state whatever the thread count.
+    """
+    global _NORMAL_POOL
+    flat = t.view(-1)
+    if t.device.type != "cpu" or flat.numel() < (1 << 20) or not t.is_contiguous():
+        return t.normal_(generator=generator)
+    chunks = flat.chunk(_NORMAL_CHUNKS)
+    seeds = torch.randint(0, 2 ** 62, (len(chunks) - 1,), generator=generator).tolist()
+    gens = [generator] + [torch.Generator().manual_seed(int(sd)) for sd in seeds]
+    if torch.get_num_threads() > 1:
+        if _NORMAL_POOL is None:
+            _NORMAL_POOL = ThreadPoolExecutor(max_workers=_NORMAL_CHUNKS - 1)
+        futures = [_NORMAL_POOL.submit(c.normal_, generator=g) for c, g in zip(chunks[1:], gens[1:])]
+        chunks[0].normal_(generator=gens[0])
+        for f in futures:
+            f.result()
+    else:
+        for c, g in zip(chunks, gens):
+            c.normal_(generator=g)
+    return t
+
+
+class _AddUpsampled(torch.autograd.Function):
+    """``y += upsample_nearest_x2(yc)`` in place, with a cheap backward."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, yc: torch.Tensor) -> torch.Tensor:
+        n, r, h, w = y.shape
+        y.view(n, r, h // 2, 2, w // 2, 2).add_(yc[:, :, :, None, :, None])
+        ctx.mark_dirty(y)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        # sum of each 2x2 cell (four strided slices beat a reduction over the
+        # broadcast axes by 3x on CPU)
+        gc = g[..., ::2, ::2] + g[..., 1::2, ::2]
+        gc += g[..., ::2, 1::2]
+        gc += g[..., 1::2, 1::2]
+        return g, gc
+
+
 class _ProjectedNoiseGEMM(torch.autograd.Function):
     """``Y = W (z + n)`` per pixel, ``n ~ N(0, sigma^2 I)``, sampled in ``W``'s row space.
 
@@ -105,11 +182,14 @@ class _ProjectedNoiseGEMM(torch.autograd.Function):
         n, c, h, w = z.shape
         r = weight.shape[0]
         q, rq = torch.linalg.qr(weight.detach().double().t())  # (C, R), (R, R)
-        u = torch.randn((n, r, h * w), generator=generator, device=z.device, dtype=z.dtype)
+        rqt = rq.t().to(z.dtype)
+        u = _fill_normal_(z.new_empty((n, r, h * w)), generator)
         u.mul_(sigma)
         zf = z.reshape(n, c, h * w)
-        y = torch.matmul(weight, zf)
-        y.baddbmm_(rq.t().to(z.dtype).expand(n, r, r), u)
+        y = z.new_empty((n, r, h * w))
+        for i in range(n):  # 2-D GEMMs: no batched-matmul copies
+            torch.mm(weight, zf[i], out=y[i])
+            y[i].addmm_(rqt, u[i])
         ctx.save_for_backward(zf, u, q.to(z.dtype))
         ctx.sigma = float(sigma)
         ctx.generator = generator
@@ -121,18 +201,62 @@ class _ProjectedNoiseGEMM(torch.autograd.Function):
         zf, u, q = ctx.saved_tensors
         n, r = grad_y.shape[:2]
         g = grad_y.reshape(n, r, -1)
-        grad_w = torch.matmul(g, zf.transpose(1, 2)).sum(0)  # G z^T
-        gu = torch.matmul(g, u.transpose(1, 2)).sum(0)  # G u^T
-        ggt = torch.matmul(g, g.transpose(1, 2)).sum(0).double()  # G G^T
-        evals, evecs = torch.linalg.eigh(ggt)
+        grad_w = g.new_zeros((r, zf.shape[1]))
+        gu = g.new_zeros((r, r))
+        ggt = g.new_zeros((r, r))
+        for i in range(n):
+            grad_w.addmm_(g[i], zf[i].t())  # G z^T
+            gu.addmm_(g[i], u[i].t())  # G u^T
+            ggt.addmm_(g[i], g[i].t())  # G G^T
+        evals, evecs = torch.linalg.eigh(ggt.double())
         root = (evecs * evals.clamp_min(0).sqrt()) @ evecs.t()
         e = torch.randn((r, q.shape[0]), generator=ctx.generator, device=q.device,
                         dtype=torch.float64)
         m = ctx.sigma * (root @ e)
         qd = q.double()
         m = m - (m @ qd) @ qd.t()
-        grad_w = grad_w + (gu @ q.t()) + m.to(grad_w.dtype)
+        grad_w += gu @ q.t()
+        grad_w += m.to(grad_w.dtype)
         return None, grad_w, None, None
+
+
+#: Module-level switch used by :func:`count_flops` to run the plain
+#: ``nn.Conv2d`` modules (so that forward hooks see every convolution).
+_PLAIN_CONV = False
+
+
+def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    """1x1 convolution as a plain matrix product.
+
+    Same result as ``F.conv2d(x, weight, bias)``; for contiguous NCHW input
+    it runs as one 2-D GEMM per sample, which oneDNN's 1x1 convolution is 2-4x
+    slower than on CPU for the thin channel counts of this network (forward
+    plus backward). Other layouts fall back to ``F.conv2d``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W)
+    weight : Tensor, shape (O, C, 1, 1) or (O, C)
+    bias : Tensor, shape (O,), optional
+
+    Returns
+    -------
+    Tensor, shape (N, O, H, W)
+    """
+    w2 = weight.reshape(weight.shape[0], -1)
+    if not x.is_contiguous():
+        return F.conv2d(x, w2[:, :, None, None], bias)
+    n, c, h, w = x.shape
+    if n == 1:
+        xf = x.reshape(c, h * w)
+        y = torch.mm(w2, xf) if bias is None else torch.addmm(bias[:, None], w2, xf)
+    else:
+        y = torch.matmul(w2, x.reshape(n, c, h * w))
+        if bias is not None:
+            y = y + bias[:, None]
+    return y.reshape(n, w2.shape[0], h, w)
+
 
 
 class ConvBNAct(nn.Module):
@@ -163,7 +287,10 @@ class ConvBNAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply conv, BN and LeakyReLU."""
-        return self.post(self.conv(x))
+        conv = self.conv
+        if conv.kernel_size == (1, 1) and conv.stride == (1, 1) and not _PLAIN_CONV:
+            return self.post(conv1x1(x, conv.weight, conv.bias))
+        return self.post(conv(x))
 
     def post(self, y: torch.Tensor) -> torch.Tensor:
         """BN and LeakyReLU of an already computed convolution output."""
@@ -219,7 +346,8 @@ class MultiResBlock(nn.Module):
         self.fused_input = bool(fused_input)
 
     def _input_convs(self, x: torch.Tensor, noise_std: float = 0.0,
-                     generator: torch.Generator | None = None
+                     generator: torch.Generator | None = None,
+                     coarse: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw outputs of ``conv3x3`` and ``shortcut``, computed in one pass over ``x``.
 
@@ -234,16 +362,28 @@ class MultiResBlock(nn.Module):
         weights (:class:`_ProjectedNoiseGEMM`), which is exact in
         distribution and needs ``9 c1 + c`` instead of ``in_channels``
         random numbers per pixel.
+
+        With ``coarse`` (half resolution), the block input is
+        ``cat([x, upsample_nearest_x2(coarse)])``. A 1x1 convolution commutes
+        with nearest-neighbour upsampling, so the rows of the GEMM that read
+        ``coarse`` are applied at half resolution and broadcast-added: neither
+        the upsampled tensor nor the concatenation is materialised, and that
+        part of the GEMM costs 4x less.
         """
         w3 = self.conv3x3.conv.weight  # (c1, C, 3, 3)
         w1 = self.shortcut.conv.weight  # (c, C, 1, 1)
         c1, cin = w3.shape[0], w3.shape[1]
         rows = w3.flip(2, 3).permute(0, 2, 3, 1).reshape(9 * c1, cin)  # rows (out, tap)
         weight = torch.cat([rows, w1.reshape(w1.shape[0], cin)], 0)
-        if noise_std > 0:
+        if coarse is not None:
+            cx = x.shape[1]
+            y = conv1x1(x, weight[:, :cx])
+            yc = conv1x1(coarse, weight[:, cx:])
+            y = _AddUpsampled.apply(y, yc)
+        elif noise_std > 0:
             y = _ProjectedNoiseGEMM.apply(x, weight, float(noise_std), generator)
         else:
-            y = F.conv2d(x, weight[:, :, None, None])
+            y = conv1x1(x, weight)
         if self.shortcut.conv.bias is not None:
             y = y + torch.cat([self.shortcut.conv.bias.new_zeros(9 * c1),
                                self.shortcut.conv.bias])[:, None, None]
@@ -257,30 +397,39 @@ class MultiResBlock(nn.Module):
     def projected_noise_ok(self, x: torch.Tensor) -> bool:
         """Whether input noise can be sampled in the weights' row space for ``x``."""
         rows = 9 * self.conv3x3.conv.out_channels + self.shortcut.conv.out_channels
-        return self.fused_input and not x.requires_grad and self.in_channels > rows
+        return (self.fused_input and not _PLAIN_CONV and not x.requires_grad
+                and self.in_channels > rows)
 
     def forward(self, x: torch.Tensor, noise_std: float = 0.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None,
+                coarse: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the block to ``x`` (plus i.i.d. Gaussian noise of ``noise_std``).
 
         Parameters
         ----------
-        x : Tensor, shape (N, in_channels, H, W)
+        x : Tensor, shape (N, C_x, H, W)
+            Block input, or its first ``C_x`` channels if ``coarse`` is given.
         noise_std : float
             Standard deviation of fresh Gaussian noise added to ``x``.
         generator : torch.Generator, optional
             Source of that noise.
+        coarse : Tensor, shape (N, in_channels - C_x, H/2, W/2), optional
+            The remaining input channels at half resolution: the block input
+            is ``cat([x, upsample_nearest_x2(coarse)], 1)`` (the decoder case).
 
         Returns
         -------
         Tensor, shape (N, out_channels, H, W)
         """
+        if coarse is not None and (not self.fused_input or _PLAIN_CONV or noise_std > 0):
+            x = torch.cat([x, F.interpolate(coarse, scale_factor=2.0, mode="nearest")], 1)
+            coarse = None
         if noise_std > 0 and not self.projected_noise_ok(x):
             x = x + noise_std * torch.randn(x.shape, generator=generator,
                                             device=x.device, dtype=x.dtype)
             noise_std = 0.0
-        if self.fused_input:
-            raw1, raw_short = self._input_convs(x, noise_std, generator)
+        if self.fused_input and not _PLAIN_CONV:
+            raw1, raw_short = self._input_convs(x, noise_std, generator, coarse)
             out1 = self.conv3x3.post(raw1)
             short = self.shortcut.post(raw_short)
         else:
@@ -529,9 +678,15 @@ class MultiResUNet(nn.Module):
             feats.append(x)
         y = feats[-1]
         for i in range(n - 2, -1, -1):
-            y = F.interpolate(y, scale_factor=2.0, mode=self.upsample)
-            y = self.decoders[i](torch.cat([self.paths[i](feats[i]), y], 1))
-        return torch.sigmoid(self.head(y))
+            skip = self.paths[i](feats[i])
+            if self.upsample == "nearest":  # the block upsamples (cheaply when fused)
+                y = self.decoders[i](skip, coarse=y)
+            else:
+                y = F.interpolate(y, scale_factor=2.0, mode=self.upsample)
+                y = self.decoders[i](torch.cat([skip, y], 1))
+        if _PLAIN_CONV:
+            return torch.sigmoid(self.head(y))
+        return torch.sigmoid(conv1x1(y, self.head.weight, self.head.bias))
 
 
 def _conv_macs(conv: nn.Conv2d, out_hw: tuple[int, int]) -> float:
@@ -544,8 +699,13 @@ def count_flops(model: nn.Module, shape: Sequence[int], backward: bool = False) 
     """Floating-point operations of the convolutions of one forward pass.
 
     Analytic count (2 FLOPs per multiply-add) from the convolution shapes,
-    found by running the model once on a zero tensor under forward hooks
-    (so it works for any module made of ``nn.Conv2d`` layers). BatchNorm,
+    found by running the model once under forward hooks on a zero tensor
+    (so it works for any module made of ``nn.Conv2d`` layers). For a
+    :class:`MultiResUNet` whose input sides are multiples of its
+    :attr:`~MultiResUNet.multiple`, every convolution's cost is exactly
+    proportional to the image area, so the model is run at the smallest valid
+    size and the count scaled. The count is that of the plain convolutions
+    (the fused execution paths do the same multiply-adds). BatchNorm,
     activations and other element-wise work are not counted.
 
     Parameters
@@ -565,9 +725,16 @@ def count_flops(model: nn.Module, shape: Sequence[int], backward: bool = False) 
     float
         FLOPs.
     """
+    global _PLAIN_CONV
     shape = tuple(int(s) for s in shape)
     if len(shape) == 3:
         shape = (1,) + shape
+    scale = 1.0
+    if isinstance(model, MultiResUNet):
+        m = model.multiple
+        if shape[2] % m == 0 and shape[3] % m == 0 and shape[2] > 0 and shape[3] > 0:
+            scale = (shape[2] * shape[3]) / (m * m)
+            shape = (shape[0], shape[1], m, m)
     records: list[tuple[float, bool]] = []
 
     def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -575,29 +742,22 @@ def count_flops(model: nn.Module, shape: Sequence[int], backward: bool = False) 
                         inputs[0] is x0))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    fused = []
-    for m in model.modules():  # count fused input convolutions as the plain ones
-        if isinstance(m, MultiResBlock) and m.fused_input:
-            fused.append(m)
-            m.fused_input = False
+    param = next(model.parameters(), None)
+    kw = {} if param is None else {"device": param.device, "dtype": param.dtype}
+    x0 = torch.zeros(shape, **kw)
+    was_training = model.training
+    model.eval()  # no running-stat updates
+    _PLAIN_CONV = True
     try:
-        param = next(model.parameters(), None)
-        kw = {} if param is None else {"device": param.device, "dtype": param.dtype}
-        x0 = torch.zeros(shape, **kw)
-        was_training = model.training
-        model.eval()  # no running-stat updates
-        try:
-            with torch.no_grad():
-                model(x0)
-        finally:
-            model.train(was_training)
+        with torch.no_grad():
+            model(x0)
     finally:
+        _PLAIN_CONV = False
+        model.train(was_training)
         for h in handles:
             h.remove()
-        for m in fused:
-            m.fused_input = True
-    fwd = 2.0 * sum(r[0] for r in records)
+    fwd = 2.0 * sum(r[0] for r in records) * scale
     if not backward:
         return fwd
-    grad_in = 2.0 * sum(r[0] for r in records if not r[1])
+    grad_in = 2.0 * sum(r[0] for r in records if not r[1]) * scale
     return 2.0 * fwd + grad_in
