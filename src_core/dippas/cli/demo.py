@@ -20,20 +20,20 @@ ORDER = 90
 HELP = "anonymize the bundled sample photo with DIPPAS (the README's main job)"
 
 #: Iteration cap of the demo: keeps it within a few minutes on a 2-core CPU.
-DEMO_MAX_ITER = 1500
+DEMO_MAX_ITER = 2000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ._common import positive_int
 
     p.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
-    p.add_argument("--size", type=positive_int, default=256,
-                   help="side of the sample crop, 32-512 (default 256)")
+    p.add_argument("--size", type=positive_int, default=128,
+                   help="side of the sample crop, 32-512 (default 128: a few minutes on a CPU)")
     p.add_argument("--max-iter", type=positive_int, default=DEMO_MAX_ITER,
                    help=f"inversion iteration cap (default {DEMO_MAX_ITER})")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                    help="where the inversion runs (default auto)")
-    p.add_argument("--block-size", type=int, default=32, help="assembly block size B (default 32)")
+    p.add_argument("--block-size", type=int, default=16, help="assembly block size B (default 16)")
     p.add_argument("--blocks", type=positive_int, default=10, help="blocks averaged L (default 10)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
