@@ -18,9 +18,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..inpainting import available_denoisers
-    from ._common import existing_file, positive_float, positive_int
-    from .assemble import add_assembly_arguments, add_output_arguments
+    from ._common import existing_file, positive_float
+    from ._methods import add_dippas_arguments, add_inpainting_arguments
+    from .assemble import add_output_arguments
 
     p.add_argument("image", type=existing_file, help="JPEG, PNG or TIFF photo")
     add_output_arguments(p)
@@ -32,24 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma", type=positive_float, default=3.0,
                    help="residual noise level for the report, 0-255 units (default 3)")
     g = p.add_argument_group("DIPPAS")
-    g.add_argument("--blind", action="store_true",
-                   help="PRNU-blind: inject the photo's own residual instead of K")
-    g.add_argument("--preset", choices=("fast", "paper"), default="fast",
-                   help="network and optimiser preset (default fast)")
-    g.add_argument("--max-iter", type=positive_int, default=None, help="iteration limit")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="where the inversion runs (default auto: cuda, then mps, then cpu)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_dippas_arguments(g, blind_help="PRNU-blind: inject the photo's own residual instead of K",
+                         device_help="where the inversion runs (default auto: cuda, then mps, "
+                         "then cpu)")
     g.add_argument("--run", default=None, metavar="DIR",
                    help="keep the run folder here (resumable; re-assemble with dippas assemble)")
-    add_assembly_arguments(g)
-    h = p.add_argument_group("inpainting")
-    h.add_argument("--hole", type=int, choices=(3, 5), default=5, help="hole side B (default 5)")
-    h.add_argument("--reg", choices=("l2", "tv"), default="l2", help="regulariser (default l2)")
-    h.add_argument("--no-edges", action="store_true", help="skip the edge reconstruction")
-    h.add_argument("--denoiser", choices=available_denoisers(), default="nl_means",
-                   help="denoiser of the edge reconstruction (default nl_means)")
-
+    add_inpainting_arguments(p.add_argument_group("inpainting"))
 
 def _check_method_options(args) -> None:
     from ..errors import DippasInputError

@@ -66,9 +66,8 @@ def add_execution_arguments(p: argparse.ArgumentParser, retries: int, bad_input_
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..batch.runner import DEFAULT_RETRIES
-    from ..inpainting import available_denoisers
-    from ._common import existing_file, positive_float, positive_int
-    from .assemble import add_assembly_arguments
+    from ._common import existing_file, positive_float
+    from ._methods import add_dippas_arguments, add_inpainting_arguments
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
@@ -86,22 +85,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "fingerprint_<key>[_*].npy)")
     p.add_argument("--sigma", type=positive_float, default=3.0,
                    help="residual noise level of the NCC in the records, 0-255 units (default 3)")
-    g = p.add_argument_group("DIPPAS")
-    g.add_argument("--blind", action="store_true",
-                   help="PRNU-blind: inject each photo's own residual instead of K")
-    g.add_argument("--preset", choices=("fast", "paper"), default="fast",
-                   help="network and optimiser preset (default fast)")
-    g.add_argument("--max-iter", type=positive_int, default=None, help="iteration limit")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="where inversions run (default auto); cuda: tasks request a GPU resource")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    add_assembly_arguments(g)
-    h = p.add_argument_group("inpainting")
-    h.add_argument("--hole", type=int, choices=(3, 5), default=5, help="hole side B (default 5)")
-    h.add_argument("--reg", choices=("l2", "tv"), default="l2", help="regulariser (default l2)")
-    h.add_argument("--no-edges", action="store_true", help="skip the edge reconstruction")
-    h.add_argument("--denoiser", choices=available_denoisers(), default="nl_means",
-                   help="denoiser of the edge reconstruction (default nl_means)")
+    add_dippas_arguments(p.add_argument_group("DIPPAS"),
+                         blind_help="PRNU-blind: inject each photo's own residual instead of K",
+                         device_help="where inversions run (default auto); cuda: tasks request "
+                         "a GPU resource")
+    add_inpainting_arguments(p.add_argument_group("inpainting"))
     add_execution_arguments(p, DEFAULT_RETRIES)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
