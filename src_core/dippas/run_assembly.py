@@ -17,8 +17,9 @@ from .assembly import WHOLE, Assembler, AssemblyResult, BlockSize, assemble_tile
 from .dip.store import RunStore, TileStore
 from .errors import DippasInputError
 
-#: Default number of blocks averaged (L).
-DEFAULT_BLOCKS = 1
+#: Default number of blocks averaged (L). Averaging the 10 best blocks raised
+#: PSNR by about 1 dB at equal AUC on the Dresden crops (docs/evaluation.md).
+DEFAULT_BLOCKS = 10
 
 
 @dataclass
