@@ -274,7 +274,8 @@ def run_inversion(cfg: dict, image_u8: np.ndarray, pattern: np.ndarray, max_iter
     torch = _setup_torch(threads)
     side = image_u8.shape[0]
     net, z, gen = _build(cfg, side, seed, torch)
-    target = torch.from_numpy(image_u8.astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+    target = torch.from_numpy(image_u8.astype(np.float32) / 255.0)
+    target = target.permute(2, 0, 1)[None].contiguous()
     p = torch.from_numpy(np.ascontiguousarray(pattern, dtype=np.float32))[None, None]
     gamma = torch.zeros(1, requires_grad=True)
     opt = torch.optim.Adam(list(net.parameters()) + [gamma], lr=cfg["lr"], amsgrad=True)
@@ -386,12 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         sep = ";" if ";" in args.configs else ","
         configs = [_parse_config(s.strip()) for s in args.configs.split(sep) if s.strip()]
     else:
-        configs = [_parse_config(n) for n in (("paper", "fast") if q else ("paper", "fast", "authors"))]
-    iters = args.iters or (3 if q else 5)
+        names = ("paper", "fast") if q else ("paper", "fast", "authors")
+        configs = [_parse_config(n) for n in names]
+    iters = args.iters or (3 if q else 4)
     rounds = args.rounds or (1 if q else 2)
     anon_size = args.anon_size or (128 if q else 256)
     anon_iters = args.anon_iters or (10_000)
-    anon_budget = args.anon_budget or (15.0 if q else 200.0)
+    anon_budget = args.anon_budget or (15.0 if q else 150.0)
     levels = [float(v) for v in args.levels.split(",")] if args.levels else (
         [25.0, 28.0, 30.0] if q else [30.0, 33.0, 35.0])
     side = args.size
