@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..io import atomic_write
+from ..jsonio import jsonable, write_json
 
 #: Format version of the record; a record of another version is redone.
 RECORD_VERSION = 1
@@ -52,21 +52,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def jsonable(obj):
-    """``obj`` with NumPy scalars as Python numbers, tuples as lists, NaN and inf as None."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item) and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
 
 
 def task_key(method: str, params: Mapping, input_sha256: str, fingerprint_sha256: str | None) -> str:
@@ -109,13 +94,7 @@ def read_record(path: str | os.PathLike) -> dict | None:
 
 def write_record(path: str | os.PathLike, record: Mapping) -> Path:
     """Write ``record`` as JSON, atomically (the last write of a photo)."""
-    text = json.dumps(jsonable(record), indent=2, allow_nan=False) + "\n"
-
-    def writer(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    return atomic_write(path, writer)
+    return write_json(path, record)
 
 
 def redo_reason(record: Mapping | None, output: str | os.PathLike, key: str,

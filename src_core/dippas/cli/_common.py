@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import DippasInputError
+from ..jsonio import dumps
 
 
 def progress_bar(total: int | None, desc: str, unit: str = "it", **kwargs):
@@ -44,21 +45,9 @@ def iteration_postfix(bar) -> Callable:
     return show
 
 
-def _clean(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _clean(obj.item())
-    return obj
-
-
 def print_json(obj) -> None:
     """Print ``obj`` as JSON on stdout (NaN and inf become null)."""
-    json.dump(_clean(obj), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write(dumps(obj))
     sys.stdout.write("\n")
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import DippasInputError
 from ..io import atomic_write
+from ..jsonio import read_json, write_json
 from .appendable_npy import AppendableNpy, open_frames, valid_frame_count
 from .tiling import TileGeometry
 
@@ -57,31 +58,6 @@ FORMAT_VERSION = 1
 
 
 # ------------------------------------------------------------------ small helpers
-
-def write_json(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-
-    def writer(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    return atomic_write(path, writer)
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """Read a JSON object, as :class:`DippasInputError` when it is missing or bad."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DippasInputError(f"{path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise DippasInputError(f"{path}: unreadable JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise DippasInputError(f"{path}: expected a JSON object")
-    return data
-
 
 def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     """``numpy.save`` through a temporary file and a rename."""

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Cancelled
+from ..jsonio import dumps, write_json
 from .dataset import (
     Dataset,
     check_sizes,
@@ -176,33 +177,6 @@ def score_key(fingerprints: Mapping[str, Path], sigma: float, edge_denoiser: str
         st = Path(p).stat()
         h.update(f"|{dev}|{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
-
-
-def _write_json(path: str | os.PathLike, obj, strict: bool = False) -> Path:
-    from ..io import atomic_write
-
-    text = json.dumps(_strict(obj) if strict else obj, indent=1, allow_nan=not strict)
-
-    def writer(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-
-    return atomic_write(path, writer)
-
-
-def _strict(obj):
-    """``obj`` with NaN and infinities as None and NumPy scalars as Python ones."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _strict(obj.item())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _read_record(path: Path) -> dict | None:
@@ -356,7 +330,7 @@ def anonymize_one(task: Task, progress=None, cancel=None) -> dict:
     if not computed:
         old = _read_record(rec_path)
         rec["seconds_anonymize"] = old.get("seconds_anonymize") if old else None
-    _write_json(rec_path, rec)
+    write_json(rec_path, rec)
     return {**rec, "cached": False, "anonymized": computed, "scored": True}
 
 
@@ -551,7 +525,7 @@ def _cell(v) -> str:
     if v is None:
         return ""
     if isinstance(v, (dict, list, tuple)):
-        return json.dumps(_strict(v), sort_keys=False)
+        return dumps(v, indent=None)
     if isinstance(v, bool):
         return str(int(v))
     if isinstance(v, float):
@@ -604,7 +578,7 @@ def write_outputs(out: Path, summaries, records, ds: Dataset, settings, crop, si
         "settings": summaries, "work": work,
     }
     files = {
-        "results_json": _write_json(out / "results.json", report, strict=True),
+        "results_json": write_json(out / "results.json", report),
         "results_csv": _write_text(out / "results.csv", _csv_text(RESULT_COLUMNS, summaries)),
         "per_image_csv": _write_text(out / "per_image.csv",
                                      _csv_text(PER_IMAGE_COLUMNS, per_image_rows(records))),
