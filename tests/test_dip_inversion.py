@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 from dippas import cell_statistics, ncc, noise_residual  # noqa: E402
 from dippas.cli import main  # noqa: E402
 from dippas.correlation import attribution_reference  # noqa: E402
-from dippas.dip import DippasRun, Inversion, RunStore, get_preset, invert  # noqa: E402
+from dippas.dip import DippasRun, Inversion, RunStore, get_preset  # noqa: E402
 from dippas.dip.checkpoint import load_checkpoint  # noqa: E402
 from dippas.dip.pattern import injection_pattern  # noqa: E402
 from dippas.errors import DippasInputError  # noqa: E402
@@ -398,8 +398,8 @@ def test_tiled_run_geometry_and_stores(image, fingerprint, tmp_path):
 
     big = np.ascontiguousarray(data.astronaut()[60:140, 150:222])  # 80 x 72
     k = np.random.default_rng(3).normal(size=big.shape[:2]).astype(np.float32)
-    summary = invert(big, k, run_dir=tmp_path / "run", preset=TINY, tile=48, device="cpu",
-                     max_iter=12, save_psnr=1.0)
+    summary = DippasRun.create(tmp_path / "run", big, k, preset=TINY, tile=48, device="cpu",
+                               max_iter=12, save_psnr=1.0).run()
     store = RunStore(tmp_path / "run")
     assert summary.complete and summary.n_tiles == len(store) == 2
     cover = np.zeros(big.shape[:2], int)
@@ -559,7 +559,7 @@ def test_synthetic_fingerprint_is_removed(tmp_path):
     assert ncc_in > 0.3
     preset = get_preset("fast", max_iter=1200, lr=1e-2, save_psnr=33.0, stop_psnr=33.6).with_overrides(
         z_channels=16, widths=(8, 16, 32, 64), skip_channels=(8, 16, 32))
-    invert(img, k, run_dir=tmp_path / "run", preset=preset, device="cpu")
+    DippasRun.create(tmp_path / "run", img, k, preset=preset, device="cpu").run()
     tile = RunStore(tmp_path / "run").tile(0, 0)
     assert tile.n_snapshots > 0 and (tile.table["psnr"] >= 33.0).all()
     cells = np.asarray(tile.cells)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import pickle
-import sys
 import types
 from pathlib import Path
 
@@ -362,19 +361,19 @@ def test_map_injection_and_picklable_tasks(synth, tmp_path):
 
 @pytest.fixture
 def fake_dippas(monkeypatch):
-    """A stand-in for dippas.anonymize that counts inversions and assemblies."""
+    """A stand-in for the DIPPAS job's inversion and assembly that counts them."""
     from scipy import ndimage as ndi
 
-    counts = {"invert": 0, "assemble": 0, "blind": [], "fingerprint_shapes": []}
-    mod = types.ModuleType("dippas.anonymize")
+    from dippas.jobs import DippasJob
 
-    def invert_to_run(image, run_dir, fingerprint=None, *, blind=False, preset="fast",
-                      device="auto", max_iter=None, seed=0, progress=None, cancel=None):
+    counts = {"invert": 0, "assemble": 0, "blind": [], "fingerprint_shapes": []}
+
+    def invert(self, image, fingerprint, run_dir, *, progress=None, cancel=None, **_):
         run_dir = Path(run_dir)
         if (run_dir / "done").is_file():
             return run_dir
         counts["invert"] += 1
-        counts["blind"].append(blind)
+        counts["blind"].append(self.mode == "blind")
         counts["fingerprint_shapes"].append(None if fingerprint is None else fingerprint.shape)
         run_dir.mkdir(parents=True, exist_ok=True)
         np.save(run_dir / "input.npy", image)
@@ -383,15 +382,15 @@ def fake_dippas(monkeypatch):
             progress(1, 1)
         return run_dir
 
-    def assemble_run(run_dir, block_size=None, blocks=1, psnr_threshold=None):
+    def assemble(self, run_dir):
         counts["assemble"] += 1
         img = np.load(Path(run_dir) / "input.npy").astype(np.float32)
-        sigma = 1.5 if block_size is None else 0.8 + 0.1 * blocks
-        return np.clip(np.rint(ndi.gaussian_filter(img, (sigma, sigma, 0))), 0, 255).astype(np.uint8)
+        sigma = 1.5 if self.block_size == "whole" else 0.8 + 0.1 * self.blocks
+        return types.SimpleNamespace(
+            image=np.clip(np.rint(ndi.gaussian_filter(img, (sigma, sigma, 0))), 0, 255).astype(np.uint8))
 
-    mod.invert_to_run = invert_to_run
-    mod.assemble_run = assemble_run
-    monkeypatch.setitem(sys.modules, "dippas.anonymize", mod)
+    monkeypatch.setattr(DippasJob, "invert", invert)
+    monkeypatch.setattr(DippasJob, "assemble", assemble)
     return counts
 
 
@@ -415,11 +414,16 @@ def test_dippas_grid_reuses_one_inversion_per_image(synth, tmp_path, fake_dippas
     assert res2.work["cached"] == 36 and res2.work["anonymized"] == 36
 
 
-def test_dippas_method_needs_the_glue(monkeypatch):
-    mod = types.ModuleType("dippas.anonymize")
-    monkeypatch.setitem(sys.modules, "dippas.anonymize", mod)
-    with pytest.raises(DippasInputError, match="invert_to_run"):
-        expand_settings(["dippas-aware"])
+def test_evaluate_dippas_defaults_are_those_of_anonymize():
+    """The unified default: evaluate's dippas settings are the DippasJob's, like anonymize's."""
+    from dippas.evaluation.methods import job_of
+    from dippas.jobs import DippasJob
+
+    for name, mode in (("dippas-aware", "aware"), ("dippas-blind", "blind")):
+        (setting,) = expand_settings([name])
+        assert job_of(setting) == DippasJob(mode=mode)
+    (paper,) = expand_settings(["dippas-aware:B=whole,L=1"])  # the paper's no-post-processing case
+    assert job_of(paper).block_size == "whole" and job_of(paper).blocks == 1
 
 
 def _has_dippas_glue() -> bool:

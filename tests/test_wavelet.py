@@ -10,7 +10,7 @@ import pywt
 from scipy import ndimage
 
 import dippas
-from dippas import wavelet
+from dippas import threads, wavelet
 from dippas.residual import (
     GRAY_WEIGHTS,
     rgb2gray,
@@ -191,8 +191,8 @@ def test_residual_of_uint16_and_gray_inputs():
 
 
 def test_parallel_map_keeps_order_and_raises():
-    assert wavelet.parallel_map(lambda v: v * v, range(7)) == [v * v for v in range(7)]
-    assert wavelet.parallel_map(lambda v: v, []) == []
+    assert threads.parallel_map(lambda v: v * v, range(7)) == [v * v for v in range(7)]
+    assert threads.parallel_map(lambda v: v, []) == []
 
     def boom(v: int) -> int:
         if v == 3:
@@ -200,7 +200,7 @@ def test_parallel_map_keeps_order_and_raises():
         return v
 
     with pytest.raises(RuntimeError, match="boom"):
-        wavelet.parallel_map(boom, range(6))
+        threads.parallel_map(boom, range(6))
 
 
 @pytest.mark.parametrize("parallel", [False, True])
@@ -210,7 +210,7 @@ def test_parallel_for_covers_every_item_once(parallel):
     def kernel(arr: np.ndarray, start: int, stop: int) -> None:
         arr[start:stop] += 1
 
-    wavelet.parallel_for(kernel, hits.size, hits, parallel=parallel, min_chunk=7)
+    threads.parallel_for(kernel, hits.size, hits, parallel=parallel, min_chunk=7)
     np.testing.assert_array_equal(hits, 1)
 
 
@@ -295,8 +295,8 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     band = rng.normal(0, 4, (1100, 1000)).astype(np.float32)
     many_band = wiener_adaptive(band, 9.0)
     from dippas import residual
-    monkeypatch.setattr(wavelet, "n_threads", lambda: 1)
+    monkeypatch.setattr(threads, "n_threads", lambda: 1)
     monkeypatch.setattr(residual, "n_threads", lambda: 1)
-    assert not wavelet.use_parallel(img.size)
+    assert not threads.use_parallel(img.size)
     np.testing.assert_array_equal(dippas.noise_residual(img), many)
     np.testing.assert_array_equal(wiener_adaptive(band, 9.0), many_band)

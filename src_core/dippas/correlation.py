@@ -6,7 +6,7 @@ toolbox: circular cross-correlation of the mean-removed signals, squared
 peak over the mean energy outside an ``exclude x exclude`` neighbourhood of
 the peak (with wrap-around), signed like the peak.
 
-Cell statistics (DESIGN.md section 6) keep, for each ``c x c`` cell, the three
+Cell statistics (docs/architecture.md) keep, for each ``c x c`` cell, the three
 sums ``sum(W*X)``, ``sum(W**2)`` and ``sum(X**2)``; the NCC of any block made
 of whole cells is then a sum of cell statistics.
 """
@@ -21,7 +21,8 @@ import scipy.fft as sfft
 
 from .errors import DippasInputError
 from .residual import noise_residual, rgb2gray
-from .validation import check_fingerprint, check_image, to_float255
+from .dtype import to_float255
+from .validation import check_fingerprint, check_image
 
 #: Default PCE decision threshold (Binghamton toolbox practice).
 PCE_THRESHOLD = 60.0

@@ -1,6 +1,6 @@
 """Maximum-likelihood estimation of a camera fingerprint K (PRNU).
 
-Follows prnu-python's ``extract_multiple_aligned`` (DESIGN.md section 3):
+Follows prnu-python's ``extract_multiple_aligned``:
 over N images of one device it accumulates
 
 - numerator   += W_i * I_i / 255      (colour residual times the image)
@@ -30,8 +30,9 @@ import numpy as np
 from .errors import Cancelled, DippasInputError
 from .progress import CancelToken
 from .residual import colour_residual_float255, postprocess_inplace, rgb2gray
-from .validation import check_image, to_float255
-from .wavelet import n_threads, parallel_for, parallel_map, use_parallel
+from .dtype import to_float255
+from .validation import check_image
+from .threads import n_threads, parallel_for, parallel_map, use_parallel
 
 ImageSource = Union[np.ndarray, str, "os.PathLike[str]"]
 

@@ -307,6 +307,33 @@ def _write_jpeg(tmp: str, arr: np.ndarray, quality: int) -> None:
                               icc_profile=None, optimize=False, subsampling=0)
 
 
+def output_format(path: PathLike, fmt: str | None = None, jpeg_quality: int | None = None) -> str:
+    """The format an image output is written in: ``'png'``, ``'tiff'`` or ``'jpeg'``.
+
+    The one rule of output formats, checked before any work: from ``fmt`` or
+    the suffix; JPEG only with an explicit quality 1-100.
+
+    Raises
+    ------
+    DippasInputError
+        On an unknown suffix or format, or JPEG without a valid quality.
+    """
+    kind = (fmt or Path(path).suffix.lstrip(".")).lower()
+    kind = {"tif": "tiff", "jpg": "jpeg"}.get(kind, kind)
+    if kind == "jpeg":
+        if jpeg_quality is None:
+            raise DippasInputError(
+                "JPEG output needs an explicit quality (--jpeg-quality); "
+                "recompression changes what the anonymization guarantees"
+            )
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise DippasInputError(f"JPEG quality must be 1-100, got {jpeg_quality}")
+    elif kind not in ("png", "tiff"):
+        shown = repr(kind) if kind else "(none)"
+        raise DippasInputError(f"{path}: unknown output format {shown}; use .png or .tif")
+    return kind
+
+
 def save_image(path: PathLike, image: np.ndarray, *, inputs: Iterable[PathLike] = (),
                force: bool = False, fmt: str | None = None, jpeg_quality: int | None = None) -> Path:
     """Write an image with no metadata, atomically, never over an input.
@@ -332,24 +359,14 @@ def save_image(path: PathLike, image: np.ndarray, *, inputs: Iterable[PathLike] 
     pathlib.Path
     """
     arr = _image_for_writing(image)
+    kind = output_format(path, fmt, jpeg_quality)
     out = check_output_path(path, inputs, force)
-    kind = (fmt or out.suffix.lstrip(".")).lower()
-    kind = {"tif": "tiff", "jpg": "jpeg"}.get(kind, kind)
     if kind == "png":
         writer = lambda tmp: _write_png(tmp, arr)  # noqa: E731
     elif kind == "tiff":
         writer = lambda tmp: _write_tiff(tmp, arr)  # noqa: E731
-    elif kind == "jpeg":
-        if jpeg_quality is None:
-            raise DippasInputError(
-                "JPEG output needs an explicit quality (--jpeg-quality); "
-                "recompression changes what the anonymization guarantees"
-            )
-        if not 1 <= int(jpeg_quality) <= 100:
-            raise DippasInputError(f"JPEG quality must be 1-100, got {jpeg_quality}")
-        writer = lambda tmp: _write_jpeg(tmp, arr, int(jpeg_quality))  # noqa: E731
     else:
-        raise DippasInputError(f"{out}: unknown output format {kind!r}; use .png or .tif")
+        writer = lambda tmp: _write_jpeg(tmp, arr, int(jpeg_quality))  # noqa: E731
     return atomic_write(out, writer)
 
 

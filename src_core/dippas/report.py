@@ -44,8 +44,8 @@ def anonymization_report(original: np.ndarray, anonymized: np.ndarray,
     return report
 
 
-def format_report(report: dict) -> str:
-    """Human-readable lines of :func:`anonymization_report`."""
+def report_lines(report: dict) -> list[str]:
+    """Human-readable lines of :func:`anonymization_report` (the CLI prints them, the plugin shows them)."""
     lines = [f"PSNR   {report['psnr']:.2f} dB", f"SSIM   {report['ssim']:.4f}"]
     if "input" in report:
         for key in ("input", "output"):
@@ -54,4 +54,9 @@ def format_report(report: dict) -> str:
             lines.append(f"{key:<6} NCC {s['ncc']:+.5f}  PCE {s['pce']:+9.2f}  "
                          f"PCE(search) {s['pce_search']:+9.2f}  {verdict}")
         lines.append(f"NCC lowered {report['ncc_reduction']:.1f}x")
-    return "\n".join(lines)
+    return lines
+
+
+def format_report(report: dict) -> str:
+    """:func:`report_lines` as one text."""
+    return "\n".join(report_lines(report))

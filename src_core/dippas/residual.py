@@ -1,7 +1,7 @@
 """Noise residual W of an image: the Binghamton pipeline, as in prnu-python.
 
-The steps follow ``DESIGN.md`` section 2 and are checked against the golden
-outputs of the reference Python port in ``../shared/data/reference``:
+The steps follow the reference Python port (prnu-python) and are checked
+against its golden outputs (``tests/test_reference_agreement.py``):
 
 1. per colour channel, a 4-level ``db4`` wavelet decomposition (symmetric
    boundary), approximation band zeroed, every detail band filtered with the
@@ -39,7 +39,9 @@ import numpy as np
 import scipy.fft as sfft
 
 from .errors import DippasInputError
-from .validation import check_image, to_float255
+from .dtype import to_float255
+from .threads import n_threads, parallel_for, parallel_map, use_parallel
+from .validation import check_image
 from .wavelet import (
     ADD_WEIGHTED,
     STORE,
@@ -49,10 +51,6 @@ from .wavelet import (
     denoise_plane,
     dwt2_level,
     idwt2_level,
-    n_threads,
-    parallel_for,
-    parallel_map,
-    use_parallel,
     wiener_strip_height,
     wiener_strips,
 )

@@ -65,31 +65,6 @@ def check_image(image: np.ndarray, name: str = "image", min_side: int = MIN_IMAG
     return arr
 
 
-def to_float255(image: np.ndarray) -> np.ndarray:
-    """Return ``image`` as float32 in 0-255 units.
-
-    uint8 is taken as is, uint16 is divided by 257 (so 65535 maps to 255),
-    floating point input is assumed to already be in 0-255 units.
-
-    Raises
-    ------
-    DippasInputError
-        If a float image looks like it is in [0, 1] (its maximum is at most 1
-        while it is not constant), which would silently defeat the noise model.
-    """
-    arr = np.asarray(image)
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32)
-    if arr.dtype == np.uint16:
-        return (arr.astype(np.float32) / np.float32(257.0))
-    out = arr.astype(np.float32, copy=False)
-    if out.size and float(out.max()) <= 1.0 and float(out.min()) >= 0.0 and float(out.max()) > float(out.min()):
-        raise DippasInputError(
-            "float image is in [0, 1]; the noise model works in 0-255 units, multiply by 255"
-        )
-    return out
-
-
 def check_fingerprint(fingerprint: np.ndarray, shape: tuple[int, int] | None = None,
                       name: str = "fingerprint") -> np.ndarray:
     """Validate a fingerprint (PRNU) array and return it as float32 ``(H, W)``.

@@ -46,55 +46,45 @@ __all__ = [
 ]
 
 
-def method_params(method: str, *, blind: bool = False, preset: str = "fast",
-                  max_iter: int | None = None, seed: int = 0, block_size: int | str | None = 64,
-                  blocks: int | None = None, psnr_threshold: float | None = None, hole: int = 5,
-                  reg: str = "l2", edges: bool = True, denoiser: str = "nl_means",
-                  sigma: float = 3.0) -> dict:
+def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **options) -> dict:
     """The parameters of a method, checked; they (and the file hashes) key the records.
+
+    Built through :mod:`dippas.jobs`, so batch photos get the defaults of
+    ``dippas anonymize``.
 
     Parameters
     ----------
     method : {'dippas', 'inpainting'}
-    blind, preset, max_iter, seed, block_size, blocks, psnr_threshold
-        DIPPAS options (as ``dippas anonymize``).
-    hole, reg, edges, denoiser
-        Inpainting options.
+    blind : bool
+        PRNU-blind DIPPAS.
     sigma : float
         Residual noise level of the report's NCC, 0-255 units.
+    **options
+        Fields of :class:`dippas.jobs.DippasJob` or :class:`dippas.jobs.InpaintingJob`
+        (``None`` values take the defaults).
 
     Returns
     -------
     dict
-        Only the given method's parameters, and ``sigma``.
+        The job's dict (without the device, which does not change the output) and ``sigma``.
 
     Raises
     ------
     DippasInputError
         On an unknown method or option value.
     """
-    if method == "inpainting":
-        from ..inpainting import available_denoisers
+    from ..jobs import JOB_TYPES
 
-        if hole not in (3, 5):
-            raise DippasInputError(f"hole must be 3 or 5, got {hole}")
-        if reg not in ("l2", "tv"):
-            raise DippasInputError(f"reg must be l2 or tv, got {reg!r}")
-        if denoiser not in available_denoisers():
-            raise DippasInputError(f"unknown denoiser {denoiser!r}; "
-                                   f"one of {', '.join(available_denoisers())}")
-        return {"hole": int(hole), "reg": reg, "edges": bool(edges), "denoiser": denoiser,
-                "sigma": float(sigma)}
+    if method not in JOB_TYPES:
+        raise DippasInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    options = {k: v for k, v in options.items() if v is not None}
     if method == "dippas":
-        from ..run_assembly import DEFAULT_BLOCKS
-
-        if preset not in ("fast", "paper"):
-            raise DippasInputError(f"preset must be fast or paper, got {preset!r}")
-        return {"mode": "blind" if blind else "aware", "preset": preset, "max_iter": max_iter,
-                "seed": int(seed), "block_size": block_size,
-                "blocks": int(blocks if blocks is not None else DEFAULT_BLOCKS),
-                "psnr_threshold": psnr_threshold, "sigma": float(sigma)}
-    raise DippasInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+        options["mode"] = "blind" if blind else "aware"
+    elif blind:
+        raise DippasInputError("blind applies to the dippas method only")
+    params = JOB_TYPES[method].from_dict(options).to_dict()
+    params.pop("device", None)
+    return {**params, "sigma": float(sigma)}
 
 
 @dataclass
@@ -158,14 +148,10 @@ class BatchPlan:
 
 
 def _check_mode(method: str, params: Mapping, fps: FingerprintSource, items: Sequence[BatchInput]) -> None:
-    has_fp = fps.given or any(it.fingerprint is not None for it in items)
-    if method != "dippas":
-        return
-    if params["mode"] == "blind" and has_fp:
-        raise DippasInputError("give fingerprints (PRNU-aware) or --blind, not both")
-    if params["mode"] == "aware" and not has_fp:
-        raise DippasInputError("DIPPAS needs --fingerprint K, --fingerprints DIR|CSV "
-                               "or a manifest fingerprint column (PRNU-aware), or --blind")
+    from ..jobs import check_mode
+
+    if method == "dippas":
+        check_mode(params["mode"], fps.given or any(it.fingerprint is not None for it in items))
 
 
 def _check_no_overwrite(items: Sequence[BatchInput], outputs: Sequence[Path]) -> None:

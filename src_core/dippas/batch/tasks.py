@@ -111,26 +111,19 @@ def _load(task: ImageTask) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _compute(task: ImageTask, image: np.ndarray, k: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Run the method: ``(original as compared, anonymized)``."""
-    p = task.params
-    if task.method == "inpainting":
-        from ..anonymize import anonymize_inpainting
+    """Run the task's job: ``(original as compared, anonymized)``."""
+    from ..dtype import as_rgb_uint8
+    from ..jobs import DippasJob, job_from_dict
 
-        return image, anonymize_inpainting(image, hole=p["hole"], reg=p["reg"], edges=p["edges"],
-                                           denoiser=p["denoiser"])
-    if task.method == "dippas":
-        from ..anonymize import _rgb_uint8, anonymize_dippas
-
-        rgb = _rgb_uint8(image)
-        blind = p["mode"] == "blind"
+    params = {key: v for key, v in task.params.items() if key != "sigma"}
+    job = job_from_dict(params)
+    if isinstance(job, DippasJob):
+        job = job.replace(device=task.device)
+        image = as_rgb_uint8(image)
+        k = None if job.mode == "blind" else k
         if task.run_dir is not None:
             Path(task.run_dir).parent.mkdir(parents=True, exist_ok=True)
-        out = anonymize_dippas(rgb, None if blind else k, blind=blind, preset=p["preset"],
-                               device=task.device, max_iter=p["max_iter"], seed=p["seed"],
-                               block_size=p["block_size"], blocks=p["blocks"],
-                               psnr_threshold=p["psnr_threshold"], run_dir=task.run_dir)
-        return rgb, out
-    raise DippasInputError(f"unknown method {task.method!r}; use one of {', '.join(METHODS)}")
+    return image, job.run(image, k, task.run_dir)
 
 
 def _save_output(path: str, image: np.ndarray, inputs: list[str]) -> Path:

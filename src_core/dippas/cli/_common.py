@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import DippasInputError
 from ..jsonio import dumps
 
 
@@ -81,9 +79,3 @@ def existing_file(text: str) -> Path:
     if p.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a folder, expected a file")
     return p
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise :class:`DippasInputError` with ``message`` unless ``condition``."""
-    if not condition:
-        raise DippasInputError(message)

@@ -19,8 +19,8 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ._common import existing_file, positive_float
-    from ._methods import add_dippas_arguments, add_inpainting_arguments
-    from .assemble import add_output_arguments
+    from ._job_options import add_dippas_arguments, add_inpainting_arguments
+    from ._outputs import add_output_arguments
 
     p.add_argument("image", type=existing_file, help="JPEG, PNG or TIFF photo")
     add_output_arguments(p)
@@ -36,26 +36,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          device_help="where the inversion runs (default auto: cuda, then mps, "
                          "then cpu)")
     g.add_argument("--run", default=None, metavar="DIR",
-                   help="keep the run folder here (resumable; re-assemble with dippas assemble)")
+                   help="keep the run folder here (resumable; re-assemble with dippas assemble); "
+                   "a run of another photo or job is refused")
     add_inpainting_arguments(p.add_argument_group("inpainting"))
 
-def _check_method_options(args) -> None:
+
+def _job(args):
+    """The job of the command line, every option checked before any work."""
     from ..errors import DippasInputError
+    from ..jobs import check_mode
+    from ._job_options import dippas_job, dippas_options, inpainting_job
 
     if args.method == "dippas":
-        if args.blind and args.fingerprint:
-            raise DippasInputError("give --fingerprint K (aware) or --blind, not both")
-        if not args.blind and not args.fingerprint:
-            raise DippasInputError("DIPPAS needs --fingerprint K (PRNU-aware) or --blind")
-    elif args.blind or args.run:
-        raise DippasInputError("--blind and --run apply to --method dippas only")
+        check_mode("blind" if args.blind else "aware", args.fingerprint is not None)
+        return dippas_job(args)
+    dippas_only = sorted(dippas_options(args)) + (["blind"] if args.blind else []) \
+        + (["run"] if args.run else [])
+    if dippas_only:
+        flag = "--" + dippas_only[0].replace("_", "-")
+        raise DippasInputError(f"{flag} applies to --method dippas only")
+    return inpainting_job(args)
 
 
-def _load(args):
+def _load(args, job):
+    """The image, converted once (8-bit RGB for DIPPAS), and K checked against it."""
+    from ..dtype import as_rgb_uint8
     from ..io import load_fingerprint, load_image
+    from ..jobs import DippasJob
     from ..validation import check_fingerprint, check_image
 
-    image = check_image(load_image(args.image), name=str(args.image))
+    image = load_image(args.image)
+    image = as_rgb_uint8(image) if isinstance(job, DippasJob) else check_image(image, name=str(args.image))
     k = None
     if args.fingerprint:
         k = check_fingerprint(load_fingerprint(args.fingerprint), shape=image.shape[:2],
@@ -63,50 +74,53 @@ def _load(args):
     return image, k
 
 
-def _run_dippas(args, image, k):
-    from ..anonymize import _rgb_uint8, anonymize_dippas
+def _warn_if_weak(job, image, out) -> None:
+    """Warn when the inversion stopped before any snapshot reached the save threshold."""
+    import sys
+
+    from ..metrics import psnr
+
+    floor = job.preset_parameters().save_psnr
+    value = psnr(image, out)
+    if value < floor:
+        print(f"warning: the output reached only {value:.1f} dB, below the {floor:g} dB the "
+              "method stores snapshots from; raise --max-iter", file=sys.stderr)
+
+
+def _anonymize(args, job, image, k):
+    from ..jobs import DippasJob
     from ._common import bar_callback, iteration_postfix, progress_bar
 
-    rgb = _rgb_uint8(image)
-    with progress_bar(None, "DIPPAS inversion", unit="it") as bar:
-        out = anonymize_dippas(rgb, k, blind=args.blind, preset=args.preset, device=args.device,
-                               max_iter=args.max_iter, seed=args.seed, block_size=args.block_size,
-                               blocks=args.blocks, psnr_threshold=args.psnr_threshold,
-                               run_dir=args.run, progress=bar_callback(bar),
-                               on_iteration=iteration_postfix(bar))
-    return rgb, out
-
-
-def _run_inpainting(args, image):
-    from ..inpainting import inpaint_anonymize
-    from ._common import bar_callback, progress_bar
-
+    if isinstance(job, DippasJob):
+        with progress_bar(None, "DIPPAS inversion", unit="it") as bar:
+            return job.run(image, k, args.run, progress=bar_callback(bar),
+                           on_iteration=iteration_postfix(bar))
     with progress_bar(None, "inpainting", unit="step") as bar:
-        out = inpaint_anonymize(image, hole=args.hole, reg=args.reg, edges=not args.no_edges,
-                                denoiser=args.denoiser, progress=bar_callback(bar))
-    return image, out
+        return job.run(image, progress=bar_callback(bar))
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from .assemble import check_outputs, finish
+    from ..jobs import DippasJob
+    from ._outputs import check_outputs, finish
 
-    _check_method_options(args)
+    job = _job(args)
     inputs = [args.image] + ([args.fingerprint] if args.fingerprint else [])
     check_outputs(args, inputs, args.fingerprint is not None)
-    image, k = _load(args)
+    image, k = _load(args, job)
+    if isinstance(job, DippasJob) and args.run:
+        job.check_run_folder(args.run, image, k)
     try:
-        if args.method == "dippas":
-            original, out = _run_dippas(args, image, k)
-        else:
-            original, out = _run_inpainting(args, image)
+        out = _anonymize(args, job, image, k)
     except KeyboardInterrupt:
         hint = (f"; resume with the same command (run folder {args.run})" if args.run else
                 "; nothing was written (use --run DIR to keep a resumable run)")
         print(f"dippas anonymize: interrupted{hint}", file=sys.stderr)
         return 130
-    k_report = k if (k is not None and original.shape[:2] == k.shape) else None
-    title = f"{args.method} ({'blind' if args.blind else 'aware'})" if args.method == "dippas" \
-        else f"inpainting hole={args.hole} reg={args.reg}"
-    return finish(args, original, out, k_report, inputs, args.block_size, title)
+    if isinstance(job, DippasJob):
+        _warn_if_weak(job, image, out)
+        title, block = f"dippas ({job.mode})", job.block_size
+    else:
+        title, block = f"inpainting hole={job.hole} reg={job.reg}", 64
+    return finish(args, image, out, k, inputs, block, title)

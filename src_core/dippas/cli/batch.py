@@ -37,37 +37,11 @@ examples:
 """
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return v
-
-
-def add_execution_arguments(p: argparse.ArgumentParser, retries: int, bad_input_note: bool = True) -> None:
-    """--scheduler, --workers, --threads-per-worker, --retries (shared with ``evaluate``)."""
-    from ._common import positive_int
-
-    g = p.add_argument_group("execution (Dask distributed)")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on an existing Dask cluster: scheduler address (tcp://host:8786) "
-                   "or scheduler file; default: a local cluster")
-    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="worker processes of the local cluster (default: one per core)")
-    g.add_argument("--threads-per-worker", type=positive_int, default=None, metavar="T",
-                   help="tasks run at once by each local worker (default 1)")
-    g.add_argument("--retries", type=_non_negative_int, default=retries, metavar="R",
-                   help=f"times a failed task is retried (default {retries}"
-                   + ("; bad input never is)" if bad_input_note else ")"))
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..batch.runner import DEFAULT_RETRIES
     from ._common import existing_file, positive_float
-    from ._methods import add_dippas_arguments, add_inpainting_arguments
+    from ._execution import add_execution_arguments
+    from ._job_options import add_dippas_arguments, add_inpainting_arguments
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
@@ -95,37 +69,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict:
+    """The method options given on the command line (the jobs fill in the rest)."""
+    from ._job_options import dippas_options, inpainting_job
+
     if args.method == "dippas":
-        return {"blind": args.blind, "preset": args.preset, "max_iter": args.max_iter,
-                "seed": args.seed, "block_size": args.block_size, "blocks": args.blocks,
-                "psnr_threshold": args.psnr_threshold, "sigma": args.sigma}
-    return {"hole": args.hole, "reg": args.reg, "edges": not args.no_edges,
-            "denoiser": args.denoiser, "sigma": args.sigma}
-
-
-def check_execution_arguments(args: argparse.Namespace) -> None:
-    """Refuse local-cluster sizes together with --scheduler, before any work."""
-    from ..errors import DippasInputError
-
-    if args.scheduler and (args.workers is not None or args.threads_per_worker is not None):
-        raise DippasInputError("--workers and --threads-per-worker size the local cluster; "
-                               "not with --scheduler")
-
-
-def print_dashboard(client) -> None:
-    """Print the Dask dashboard link on stderr, when the scheduler runs one."""
-    import sys
-
-    from ..batch import dashboard_link
-
-    link = dashboard_link(client)
-    if link:
-        print(f"Dask dashboard: {link}", file=sys.stderr)
+        options = dippas_options(args)
+        options.pop("device", None)  # not part of the job's key; plan_batch takes it apart
+        return {"blind": args.blind, **options}
+    return {k: v for k, v in inpainting_job(args).to_dict().items() if k != "method"}
 
 
 def _run_pending(args: argparse.Namespace, plan):
     from ..batch import open_client, run_batch
     from ._common import bar_callback, progress_bar
+    from ._execution import print_dashboard
 
     with open_client(args.scheduler, args.workers, args.threads_per_worker,
                      gpu=plan.resources is not None, tasks=len(plan.pending)) as client:
@@ -139,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..batch import format_summary, plan_batch, run_batch
     from ._common import print_json
+    from ._execution import check_execution_arguments
 
     if args.method != "dippas" and args.blind:
         from ..errors import DippasInputError
@@ -146,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise DippasInputError("--blind applies to --method dippas only")
     check_execution_arguments(args)
     plan = plan_batch(args.inputs, args.out, args.method, fingerprint=args.fingerprint,
-                      fingerprints=args.fingerprints, device=args.device, **_options(args))
+                      fingerprints=args.fingerprints, device=args.device or "auto",
+                      sigma=args.sigma, **_options(args))
     print(f"{len(plan.photos)} photos: {len(plan.pending)} to run, {len(plan.skipped)} finished "
           f"earlier, {len(plan.failed)} cannot run", file=sys.stderr)
     summary = _run_pending(args, plan) if plan.pending else run_batch(plan, None)

@@ -26,8 +26,8 @@ dataset (DATASET):
 methods (--method NAME[:key=value,...], repeatable; '/' lists values to sweep):
   none                              the originals (attribution baseline)
   denoise[:denoiser=wavelet]        plain denoising (any denoiser of dippas.inpainting)
-  inpainting[:hole=5,reg=l2,edges=1,delta=3,denoiser=nl_means]
-  dippas-aware[:preset=fast,max_iter=none,seed=0,B=whole,L=1,tau=none]
+  {inpainting}
+  {dippas}    (the defaults of dippas anonymize)
   dippas-blind[:...same...]         B, L, tau only re-assemble ONE cached inversion per image
 
 grid (--grid KEY=V1,V2 ...): values for every selected method that has KEY and does
@@ -52,11 +52,20 @@ def _crop(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _method_defaults(name: str) -> str:
+    """``name[:key=default,...]`` from the method table (whose defaults are the jobs')."""
+    from ..evaluation.methods import format_value, get_method
+
+    m = get_method(name)
+    return f"{name}[:" + ",".join(f"{q.name}={format_value(q.default)}" for q in m.params) + "]"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ._common import positive_float
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = EPILOG
+    p.epilog = EPILOG.replace("{inpainting}", _method_defaults("inpainting")).replace(
+        "{dippas}", _method_defaults("dippas-aware"))
     p.add_argument("dataset", help="dataset folder or CSV manifest (see below)")
     p.add_argument("--out", "-o", required=True, metavar="DIR",
                    help="output folder: results, plots and the cache (created; reruns resume)")
@@ -77,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="denoiser of the edge mask of the edge-only test (default nl_means)")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     p.add_argument("--json", action="store_true", help="print the per-setting results as JSON")
-    from .batch import add_execution_arguments
+    from ._execution import add_execution_arguments
 
     add_execution_arguments(p, retries=0, bad_input_note=False)  # with any of them: tasks run on Dask
 
@@ -138,7 +147,7 @@ def _dask_map_func(args: argparse.Namespace):
     if args.scheduler is None and args.workers is None and args.threads_per_worker is None:
         return contextlib.nullcontext(None)
     from ..batch import dask_map_func, open_client, task_resources
-    from .batch import check_execution_arguments, print_dashboard
+    from ._execution import check_execution_arguments, print_dashboard
 
     check_execution_arguments(args)
 

@@ -25,22 +25,10 @@ DESCRIPTION = (
     "than --tile are inverted tile by tile. Ctrl-C checkpoints and stops; --resume continues."
 )
 
-#: Options that define a run and cannot change when it is resumed.
-_FIXED_ON_RESUME = {"preset": "preset", "seed": "seed", "save_psnr": "save_psnr", "lr": "lr",
-                    "tile": "tile"}
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ._common import existing_file, positive_float, positive_int
-
-    def seed_type(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-        return v
+    from ._common import existing_file, positive_int
+    from ._job_options import add_inversion_arguments
 
     p.add_argument("image", type=existing_file, help="JPEG, PNG or TIFF photo to anonymize")
     mode = p.add_mutually_exclusive_group(required=True)
@@ -51,20 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="inject the image's own noise residual (PRNU-blind mode)")
     p.add_argument("--run", required=True, type=Path, metavar="DIR",
                    help="run folder to create (must not exist or be empty), or to continue with --resume")
-    p.add_argument("--preset", choices=("paper", "fast"), default=None,
-                   help="network and schedule (default paper; 'fast' is lighter, for CPUs)")
-    p.add_argument("--max-iter", type=positive_int, default=None, metavar="N",
-                   help="stop after N iterations per tile (default 10000)")
-    p.add_argument("--stop-psnr", type=positive_float, default=None, metavar="DB",
-                   help="stop when the PSNR exceeds DB (default 39)")
-    p.add_argument("--save-psnr", type=positive_float, default=None, metavar="DB",
-                   help="store every output whose PSNR is at least DB (default 33)")
-    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=seed_type, default=None, metavar="N", help="random seed (default 0)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
-                   help="where to run (default auto: CUDA, then MPS, then CPU)")
-    p.add_argument("--tile", type=positive_int, default=None, metavar="PX",
-                   help="tile side for large images (default 512)")
+    add_inversion_arguments(p, device_help="where to run (default auto: CUDA, then MPS, then CPU)")
     p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                    help="checkpoint every N iterations (default 50)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs)")
@@ -79,7 +54,7 @@ def _resume_command(args: argparse.Namespace) -> str:
     parts = ["dippas", "invert", str(args.image)]
     parts += ["--blind"] if args.blind else ["--fingerprint", str(args.fingerprint)]
     parts += ["--run", str(args.run)]
-    if args.device != "auto":
+    if args.device is not None:
         parts += ["--device", args.device]
     for opt in ("max_iter", "stop_psnr"):
         value = getattr(args, opt)
@@ -98,34 +73,18 @@ def _check_not_input(run_dir: Path, inputs: list[Path]) -> None:
             raise DippasInputError(f"{run_dir}: is an input file, not a run folder")
 
 
-def _check_resume(args: argparse.Namespace, image, fingerprint) -> None:
-    """The resumed run must be the one these arguments describe."""
-    import numpy as np
-
-    from ..dip.runner import _as_rgb
+def _job(args: argparse.Namespace):
+    """The job: the run's own for --resume (with the options given), else the defaults'."""
+    from ..dip.runner import check_run_dir
     from ..dip.store import RunStore
-    from ..errors import DippasInputError
+    from ..jobs import DippasJob
+    from ._job_options import dippas_job
 
-    store = RunStore(args.run)
-    params = store.params
+    check_run_dir(args.run, resume=args.resume)
     mode = "blind" if args.blind else "aware"
-    if params["mode"] != mode:
-        given = "--fingerprint" if mode == "aware" else "--blind"
-        raise DippasInputError(f"{args.run}: the run is PRNU-{params['mode']}; {given} does not match it")
-    img = _as_rgb(image)
-    stored = store.input
-    if stored.shape != img.shape or not np.array_equal(stored, img):
-        raise DippasInputError(f"{args.run}: the run was made from another image than {args.image}")
-    if fingerprint is not None and not np.array_equal(store.fingerprint, fingerprint):
-        raise DippasInputError(
-            f"{args.run}: the run was made with another fingerprint than {args.fingerprint}")
-    for opt, key in _FIXED_ON_RESUME.items():
-        value = getattr(args, opt)
-        if value is not None and value != params.get(key):
-            flag = "--" + opt.replace("_", "-")
-            raise DippasInputError(
-                f"{args.run}: the run has {key} {params.get(key)}; {flag} {value} cannot change on resume"
-            )
+    if args.resume:
+        return dippas_job(args, DippasJob.from_run(RunStore(args.run).params, mode=mode))
+    return dippas_job(args)
 
 
 class _Progress:
@@ -173,34 +132,24 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dip.runner import DippasRun, check_run_dir
+    from ..dip.runner import open_run
     from ..io import load_fingerprint, load_image
     from ..progress import CancelToken
-    from ..validation import check_fingerprint
     from ._common import print_json
 
-    image = load_image(args.image)
+    _check_not_input(args.run, [p for p in (args.image, args.fingerprint) if p is not None])
+    job = _job(args)
     fingerprint = None
     if args.fingerprint is not None:
-        fingerprint = check_fingerprint(load_fingerprint(args.fingerprint), shape=image.shape[:2],
-                                        name=str(args.fingerprint))
-    _check_not_input(args.run, [p for p in (args.image, args.fingerprint) if p is not None])
-    check_run_dir(args.run, resume=args.resume)
+        fingerprint = load_fingerprint(args.fingerprint)
+    image, fingerprint = job.prepare(load_image(args.image), fingerprint)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    engine_opts = {"device": args.device, "bf16": args.bf16, "channels_last": args.channels_last}
-    if args.resume:
-        _check_resume(args, image, fingerprint)
-        dip_run = DippasRun.open(args.run, checkpoint_every=args.checkpoint_every,
-                                 max_iter=args.max_iter, stop_psnr=args.stop_psnr, **engine_opts)
-    else:
-        dip_run = DippasRun.create(
-            args.run, image, fingerprint, preset=args.preset or "paper", tile=args.tile or 512,
-            checkpoint_every=args.checkpoint_every or 50, max_iter=args.max_iter,
-            stop_psnr=args.stop_psnr, save_psnr=args.save_psnr, seed=args.seed, lr=args.lr,
-            **engine_opts)
+    dip_run = open_run(args.run, image, fingerprint, job, resume=args.resume,
+                       bf16=args.bf16, channels_last=args.channels_last,
+                       checkpoint_every=args.checkpoint_every)
     token = CancelToken()
     progress = _Progress()
     previous = _install_sigint(token)

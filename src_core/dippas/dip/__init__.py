@@ -5,7 +5,7 @@ Public API (torch is imported only when an engine class is first used, so
 
     get_preset, Preset, PRESETS            # presets.py
     Inversion, IterationEvent              # inversion.py (torch)
-    DippasRun, RunSummary, invert          # runner.py (torch)
+    DippasRun, RunSummary, open_run        # runner.py (torch)
     RunStore, TileStore                    # store.py (read-only run folders)
     injection_pattern                      # pattern.py
     tile_grid, TileGeometry                # tiling.py
@@ -30,7 +30,7 @@ _LAZY = {
     "IterationEvent": ".inversion",
     "DippasRun": ".runner",
     "RunSummary": ".runner",
-    "invert": ".runner",
+    "open_run": ".runner",
     "injection_pattern": ".pattern",
     "catch_up_cells": ".cells_worker",
     "CellsWorker": ".cells_worker",
@@ -52,7 +52,7 @@ __all__ = [
     "catch_up_cells",
     "get_preset",
     "injection_pattern",
-    "invert",
+    "open_run",
     "open_frames",
     "resolve_device",
     "tile_grid",

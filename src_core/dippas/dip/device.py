@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 from ..errors import DippasInputError
 
 #: Accepted device names (``'cuda:1'`` style indices are accepted too).
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def check_device_name(name: str) -> str:
+    """``name`` if it is a device name (``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:N'``, ``'mps'``).
+
+    Checks the spelling only, without importing torch; :func:`resolve_device`
+    checks that the machine has it.
+
+    Raises
+    ------
+    DippasInputError
+    """
+    text = str(name).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind not in DEVICE_CHOICES or (index and (kind != "cuda" or not index.isdigit())):
+        raise DippasInputError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    return text
+
+
+@functools.lru_cache(maxsize=1)
+def available_devices() -> tuple[str, ...]:
+    """Devices this machine really has for the inversion, fastest first (imports torch).
+
+    Returns
+    -------
+    tuple of str
+        ``'cuda'`` (and ``'cuda:N'`` for each further GPU) when torch sees a
+        CUDA GPU, ``'mps'`` when Apple MPS is available, and always ``'cpu'``.
+    """
+    import torch
+
+    out: list[str] = []
+    if torch.cuda.is_available():
+        out.append("cuda")
+        out.extend(f"cuda:{i}" for i in range(1, torch.cuda.device_count()))
+    if _mps_available(torch):
+        out.append("mps")
+    out.append("cpu")
+    return tuple(out)
 
 
 def _mps_available(torch) -> bool:
@@ -43,9 +83,7 @@ def resolve_device(name: str = "auto"):
         if _mps_available(torch):
             return torch.device("mps")
         return torch.device("cpu")
-    kind = text.split(":", 1)[0]
-    if kind not in DEVICE_CHOICES:
-        raise DippasInputError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    check_device_name(text)
     try:
         dev = torch.device(text)
     except RuntimeError:

@@ -5,7 +5,7 @@ output ``I_phi = f(z + noise)`` satisfies
 
     minimise  mean( (I_phi * (1 + gamma * P) - I) ** 2 )
 
-over the network weights and the scalar ``gamma`` (DESIGN.md section 4),
+over the network weights and the scalar ``gamma`` (paper §3, docs/inversion.md),
 with images in [0, 1]:
 
 - ``P`` is the camera fingerprint K (PRNU-aware) or the image's own noise
@@ -51,7 +51,8 @@ import numpy as np
 
 from ..errors import DippasInputError
 from ..progress import CancelToken
-from ..validation import check_fingerprint, check_image, to_float255
+from ..dtype import to_float255
+from ..validation import check_fingerprint, check_image
 from .device import autocast, deterministic_algorithms, resolve_device
 from .presets import Preset, get_preset
 from .tiling import TileGeometry, padded
@@ -390,7 +391,7 @@ class Inversion:
 
         A run whose outputs never reach the save threshold stores this one at
         its end, so the assembler always has the best PSNR reached to fall
-        back on (DESIGN.md section 4).
+        back on (paper §3, docs/inversion.md).
 
         Returns
         -------

@@ -1,6 +1,6 @@
 """The DIPPAS generator: a multi-resolution U-Net (paper section 3.4).
 
-Architecture, as read from DESIGN.md section 4 and the paper, with the
+Architecture, as read from the paper (docs/inversion.md), with the
 details the text leaves open taken from the authors' code (the deep-prior
 ``MulResUnet`` it builds on):
 

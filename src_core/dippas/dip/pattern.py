@@ -7,10 +7,6 @@ import numpy as np
 from ..residual import noise_residual
 from ..validation import check_fingerprint, check_image
 
-#: Injection modes recorded in ``params.json``.
-MODES = ("aware", "blind")
-
-
 def injection_pattern(image: np.ndarray, fingerprint: np.ndarray | None = None,
                       sigma: float = 3.0) -> tuple[np.ndarray, str]:
     """The pattern P of the loss ``||I_phi (1 + gamma P) - I||^2`` and the mode.

@@ -162,7 +162,7 @@ def _validate(p: Preset) -> None:
         )
 
 
-#: The paper's setting (DESIGN.md section 4): five scales of 16-256
+#: The paper's setting (paper §4, docs/inversion.md): five scales of 16-256
 #: channels, z of 512 channels, Adam (AMSGrad) at 1e-3, stop at 39 dB or
 #: 10 000 iterations, snapshots kept from 33 dB.
 PAPER = Preset(
@@ -202,14 +202,47 @@ FAST = Preset(
 #: Presets by name.
 PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, FAST)}
 
+_BUILT_IN = frozenset(PRESETS)
 
-def get_preset(name: str | Preset = "paper", **overrides) -> Preset:
+#: The preset of every face (CLI, API, batch, evaluation, plugin): see :class:`dippas.jobs.DippasJob`.
+DEFAULT_PRESET = "fast"
+
+
+def register_preset(preset: Preset, name: str | None = None) -> Preset:
+    """Add a custom preset to :data:`PRESETS`, so jobs can name it.
+
+    Parameters
+    ----------
+    preset : Preset
+    name : str, optional
+        Name to register it under (default its own); the stored preset carries it.
+
+    Returns
+    -------
+    Preset
+        The preset as registered.
+
+    Raises
+    ------
+    DippasInputError
+        When ``name`` is a built-in preset's.
+    """
+    name = name or preset.name
+    if name in _BUILT_IN and PRESETS.get(name) is not preset:
+        raise DippasInputError(f"{name!r} is a built-in preset; register yours under another name")
+    registered = preset.with_overrides(name=name)
+    PRESETS[name] = registered
+    return registered
+
+
+def get_preset(name: str | Preset = DEFAULT_PRESET, **overrides) -> Preset:
     """Look up a preset by name and apply overrides.
 
     Parameters
     ----------
     name : str or Preset
-        ``'paper'`` or ``'fast'``, or a :class:`Preset` to start from.
+        A name of :data:`PRESETS` (default :data:`DEFAULT_PRESET`), or a
+        :class:`Preset` to start from.
     **overrides
         Fields to replace (``None`` values are ignored), e.g. ``max_iter``,
         ``stop_psnr``, ``save_psnr``, ``seed``, ``lr``.

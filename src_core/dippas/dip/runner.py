@@ -42,20 +42,22 @@ import numpy as np
 
 from ..errors import DippasInputError
 from ..progress import CancelToken
-from ..validation import check_fingerprint, check_image
+from ..dtype import as_rgb_uint8
+from ..validation import check_fingerprint
 from .checkpoint import load_checkpoint, save_checkpoint
 from .inversion import Inversion, IterationEvent
 from .pattern import injection_pattern
-from .presets import OVERRIDABLE, Preset, get_preset
+from .presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
 from .store import (
+    CELLS,
     CHECKPOINT,
     FORMAT_VERSION,
+    PARAMS,
     TILES,
     RunStore,
     TileWriter,
     create_run_folder,
-    read_json,
-    write_json,
+    is_run_folder,
 )
 from .tiling import DEFAULT_TILE, TileGeometry, tile_grid
 
@@ -106,15 +108,6 @@ class RunSummary:
         return self.tiles_done == self.n_tiles and self.cells == self.snapshots
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    img = check_image(image)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    if np.issubdtype(img.dtype, np.floating):
-        img = img.astype(np.float32)
-    return np.ascontiguousarray(img)
-
-
 def check_run_dir(path: str | os.PathLike, resume: bool) -> Path:
     """Refuse run folders that would mix two runs or write over files.
 
@@ -134,13 +127,13 @@ def check_run_dir(path: str | os.PathLike, resume: bool) -> Path:
     if resume:
         if not p.is_dir():
             raise DippasInputError(f"{p}: no such run folder to resume")
-        if not (p / "params.json").is_file():
-            raise DippasInputError(f"{p}: not a DIPPAS run folder (no params.json); cannot resume")
+        if not is_run_folder(p):
+            raise DippasInputError(f"{p}: not a DIPPAS run folder (no {PARAMS}); cannot resume")
         return p
     if p.exists() and not p.is_dir():
         raise DippasInputError(f"{p}: exists and is not a folder")
     if p.is_dir() and any(p.iterdir()):
-        if (p / "params.json").is_file():
+        if is_run_folder(p):
             raise DippasInputError(f"{p}: a run already exists here (use --resume to continue it)")
         raise DippasInputError(f"{p}: folder is not empty; choose a new run folder")
     if not p.parent.is_dir():
@@ -216,7 +209,7 @@ class DippasRun:
         if overrides:
             params.update(max_iter=self.preset.max_iter, stop_psnr=self.preset.stop_psnr,
                           preset_parameters=self.preset.to_dict())
-            write_json(self.path / "params.json", params)
+            store.write_params(params)
         self.params = params
         self.mode = params["mode"]
         self.tiles = store.tiles
@@ -234,7 +227,7 @@ class DippasRun:
     # ------------------------------------------------------------ construction
     @classmethod
     def create(cls, run_dir: str | os.PathLike, image: np.ndarray,
-               fingerprint: np.ndarray | None = None, *, preset: str | Preset = "paper",
+               fingerprint: np.ndarray | None = None, *, preset: str | Preset = DEFAULT_PRESET,
                tile: int = DEFAULT_TILE, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
                device: str = "auto", bf16: bool = False, channels_last: bool = False,
                network_factory: Callable[[Preset], object] | None = None,
@@ -246,12 +239,14 @@ class DippasRun:
         run_dir : path
             A new folder (or an empty one); its parent must exist.
         image : ndarray, shape (H, W, 3) or (H, W)
-            uint8, uint16 or float in 0-255 units; at least 32x32.
+            uint8, uint16 or float in 0-255 units; at least 32x32. Converted
+            once to 8-bit RGB (:func:`dippas.dtype.as_rgb_uint8`), the images
+            the snapshots are.
         fingerprint : ndarray, shape (H, W), optional
             K for the PRNU-aware mode; ``None`` for the PRNU-blind mode
             (the image's own residual is injected).
         preset : str or Preset, optional
-            ``'paper'`` (default) or ``'fast'``.
+            A preset name (default :data:`~dippas.dip.presets.DEFAULT_PRESET`) or a Preset.
         tile : int, optional
             Tile side (default 512).
         checkpoint_every : int, optional
@@ -279,7 +274,7 @@ class DippasRun:
         if unknown:
             raise DippasInputError(f"unknown parameter(s): {', '.join(unknown)}")
         p = get_preset(preset, **overrides)
-        img = _as_rgb(image)
+        img = as_rgb_uint8(image)
         if int(checkpoint_every) < 1:
             raise DippasInputError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
         tiles = tile_grid(img.shape[0], img.shape[1], int(tile), p.pad_multiple)
@@ -306,6 +301,11 @@ class DippasRun:
 
     # ------------------------------------------------------------ helpers
     @property
+    def is_complete(self) -> bool:
+        """Every tile finished under the current stop rule, and every snapshot has its cells."""
+        return self.summary().complete
+
+    @property
     def store(self) -> RunStore:
         """A read-only view of the run folder."""
         return RunStore(self.path)
@@ -315,10 +315,9 @@ class DippasRun:
 
     def _tile_finished(self, g: TileGeometry) -> bool:
         """Done under the current stop rule (so a larger max_iter reopens a tile)."""
-        path = self._tile_dir(g) / "status.json"
-        if not path.exists():
+        status = self.store.tile(g.ty, g.tx).status
+        if not status:
             return False
-        status = read_json(path)
         psnr = status.get("last_psnr")
         return (status.get("iteration", 0) >= self.preset.max_iter
                 or (psnr is not None and psnr > self.preset.stop_psnr))
@@ -379,8 +378,8 @@ class DippasRun:
         from .cells_worker import CellsWorker
 
         self.cancelled = False
-        image = np.load(self.path / "input.npy", mmap_mode="r")
-        pattern = np.load(self.path / "fingerprint.npy", mmap_mode="r")
+        store = self.store
+        image, pattern = store.input, store.fingerprint
         worker = CellsWorker(self.preset.cell, self.preset.sigma).start()
         finished = False
         try:
@@ -491,7 +490,7 @@ class DippasRun:
 
         store = self.store
         pattern = store.fingerprint
-        tiles = [t for t in store.tiles if (self._tile_dir(t) / "cells.npy").exists()]
+        tiles = [t for t in store.tiles if (self._tile_dir(t) / CELLS).exists()]
         total = sum(store.tile(t.ty, t.tx).n_snapshots for t in tiles)
         done = 0
         for g in tiles:
@@ -554,19 +553,46 @@ class _RestartTile(Exception):
     """The store of a tile is behind its checkpoint: start the tile again."""
 
 
-def invert(image: np.ndarray, fingerprint: np.ndarray | None = None, *,
-           run_dir: str | os.PathLike, preset: str | Preset = "paper",
-           callback: Callable[[IterationEvent], None] | None = None,
-           cancel: CancelToken | None = None, **kwargs) -> RunSummary:
-    """Create a run folder for ``image`` and run the DIPPAS inversion to the end.
+def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndarray | None,
+             job, *, resume: bool | None = None, **engine) -> DippasRun:
+    """Open the run of (image, fingerprint, job) in ``run_dir``, creating it when there is none.
 
-    A one-call wrapper of :meth:`DippasRun.create` and :meth:`DippasRun.run`;
-    ``kwargs`` are those of :meth:`DippasRun.create`. Use
-    :meth:`DippasRun.open` to resume.
+    The one create-or-resume rule of every face. An existing run is continued
+    only when it was made from the same image, the same fingerprint (or both
+    blind) and the same mode, preset, seed, save threshold, learning rate and
+    tile: otherwise it is another photo's or another job's run, and refused.
+
+    Parameters
+    ----------
+    run_dir : path
+    image : ndarray, uint8 (H, W, 3)
+        As :meth:`dippas.jobs.DippasJob.prepare` returns it.
+    fingerprint : ndarray or None
+        K (aware mode) or None (blind).
+    job : dippas.jobs.DippasJob
+    resume : bool, optional
+        None: create or continue; True: the run must exist; False: it must not.
+    **engine
+        ``device`` is taken from the job; ``bf16``, ``channels_last``,
+        ``checkpoint_every``, ``network_factory``.
 
     Returns
     -------
-    RunSummary
+    DippasRun
+
+    Raises
+    ------
+    DippasInputError
+        On a foreign run, a missing run with ``resume=True``, or an existing
+        one with ``resume=False``; nothing is written then.
     """
-    run = DippasRun.create(run_dir, image, fingerprint, preset=preset, **kwargs)
-    return run.run(callback=callback, cancel=cancel)
+    engine = {k: v for k, v in engine.items() if v is not None}
+    exists = is_run_folder(run_dir)
+    if resume is True or (resume is None and exists):
+        check_run_dir(run_dir, resume=True)
+        RunStore(run_dir).check_matches(image, fingerprint, job.run_identity())
+        return DippasRun.open(run_dir, device=job.device, max_iter=job.max_iter,
+                              stop_psnr=job.stop_psnr, **engine)
+    p = job.preset_parameters()
+    return DippasRun.create(run_dir, image, fingerprint, preset=p, tile=job.tile,
+                            device=job.device, **engine)

@@ -22,7 +22,6 @@ Consistency rules
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -58,6 +57,11 @@ FORMAT_VERSION = 1
 
 
 # ------------------------------------------------------------------ small helpers
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a run (its ``params.json``, written last at creation)."""
+    return (Path(path) / PARAMS).is_file()
+
 
 def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     """``numpy.save`` through a temporary file and a rename."""
@@ -400,10 +404,50 @@ class RunStore:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if not (self.path / PARAMS).is_file():
+        if not is_run_folder(self.path):
             raise DippasInputError(f"{self.path}: not a DIPPAS run folder (no {PARAMS})")
         self.params = read_json(self.path / PARAMS)
-        self.tiles = [TileGeometry.from_dict(t) for t in self.params.get("tiles", [])]
+        self.tiles = _checked_tiles(self.path, self.params)
+
+    def write_params(self, params: dict) -> None:
+        """Replace ``params.json`` (atomically) and keep the new values."""
+        write_json(self.path / PARAMS, params)
+        self.params = params
+
+    def check_matches(self, image: np.ndarray, fingerprint: np.ndarray | None,
+                      identity: dict) -> None:
+        """Refuse to continue this run for another photo, fingerprint or job.
+
+        Parameters
+        ----------
+        image : ndarray, uint8 (H, W, 3)
+            The photo as the run stores it.
+        fingerprint : ndarray or None
+            K for an aware run, None for a blind one.
+        identity : dict
+            ``mode``, ``preset``, ``seed``, ``save_psnr``, ``lr``, ``tile``
+            (:meth:`dippas.jobs.DippasJob.run_identity`).
+
+        Raises
+        ------
+        DippasInputError
+            Naming the first difference.
+        """
+        stored_mode = self.params.get("mode")
+        if stored_mode != identity["mode"]:
+            raise DippasInputError(f"{self.path}: holds a PRNU-{stored_mode} run, not a "
+                                   f"PRNU-{identity['mode']} one; choose another run folder")
+        stored = self.input
+        if stored.shape != image.shape or not np.array_equal(stored, image):
+            raise DippasInputError(f"{self.path}: holds the run of another photo; "
+                                   "choose another run folder")
+        if fingerprint is not None and not np.array_equal(self.fingerprint, fingerprint):
+            raise DippasInputError(f"{self.path}: was made with another fingerprint; "
+                                   "choose another run folder")
+        for key, value in identity.items():
+            if key != "mode" and self.params.get(key) != value:
+                raise DippasInputError(f"{self.path}: the run has {key} {self.params.get(key)}, "
+                                       f"not {value}; it cannot change on resume")
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, tiles={len(self.tiles)})"
@@ -437,12 +481,17 @@ class RunStore:
     @property
     def input(self) -> np.ndarray:
         """Memory map of ``input.npy`` (H, W, 3)."""
-        return np.load(self.path / INPUT, mmap_mode="r")
+        return _load_array(self.path / INPUT, (*self.image_shape, 3))
 
     @property
     def fingerprint(self) -> np.ndarray:
         """Memory map of ``fingerprint.npy``: the injected P, float32 (H, W)."""
-        return np.load(self.path / FINGERPRINT, mmap_mode="r")
+        return _load_array(self.path / FINGERPRINT, self.image_shape)
+
+    @property
+    def input_path(self) -> Path:
+        """``input.npy``: the original pixels (an input of every output made from the run)."""
+        return self.path / INPUT
 
     @property
     def is_complete(self) -> bool:
@@ -452,3 +501,44 @@ class RunStore:
             if not status_path.exists() or not read_json(status_path).get("done", False):
                 return False
         return True
+
+
+def _load_array(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Memory map of a run's ``.npy``; a missing, truncated or misshapen one is a one-line error."""
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise DippasInputError(f"{path}: missing from the run folder") from None
+    except (OSError, ValueError) as exc:
+        raise DippasInputError(f"{path}: damaged ({exc})") from None
+    if tuple(arr.shape) != tuple(shape):
+        raise DippasInputError(f"{path}: shape {arr.shape}, the run expects {tuple(shape)}")
+    return arr
+
+
+#: Largest image side a run may record (a 200 Mpx photo is about 17 000 pixels wide).
+_MAX_RUN_SIDE = 1 << 16
+
+
+def _checked_tiles(path: Path, params: dict) -> list[TileGeometry]:
+    """The tiles of ``params.json``, checked against its image shape (one-line errors)."""
+    shape = params.get("image_shape")
+    if (not isinstance(shape, list) or len(shape) not in (2, 3)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+            or not all(0 < v <= _MAX_RUN_SIDE for v in shape[:2])):
+        raise DippasInputError(f"{path / PARAMS}: bad image_shape {shape!r}")
+    raw = params.get("tiles")
+    if not isinstance(raw, list) or not raw:
+        raise DippasInputError(f"{path / PARAMS}: no tiles recorded")
+    tiles = []
+    for t in raw:
+        try:
+            g = TileGeometry.from_dict(t)
+            ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                     for v in (g.ty, g.tx, g.y0, g.x0, g.h, g.w))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            ok = False
+        if not ok or g.y0 + g.h > shape[0] or g.x0 + g.w > shape[1] or g.h < 1 or g.w < 1:
+            raise DippasInputError(f"{path / PARAMS}: bad tile {t!r}")
+        tiles.append(g)
+    return tiles

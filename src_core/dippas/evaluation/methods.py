@@ -33,18 +33,18 @@ Methods
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import DippasInputError
+from ..jobs import DippasJob, InpaintingJob
 
 #: Default denoiser of the ``denoise`` baseline.
 DEFAULT_BASELINE_DENOISER = "wavelet"
@@ -178,14 +178,21 @@ class Method:
         return self.name.startswith("dippas")
 
 
+#: The defaults of every method parameter come from the job specifications,
+#: so ``evaluate`` runs exactly what ``dippas anonymize`` does.
+_DIPPAS = DippasJob()
+_INPAINTING = InpaintingJob()
+
 _DIPPAS_PARAMS = (
-    Param("preset", _parse_preset, "fast", "inversion preset: fast or paper"),
-    Param("max_iter", _parse_optional_int, None, "iteration cap of the inversion (none: the preset's)"),
-    Param("seed", lambda t, n: _parse_int(t, n, minimum=0), 0, "random seed of the inversion"),
-    Param("B", _parse_block, "whole", "assembly block side in pixels, or 'whole'", assembly=True),
-    Param("L", _parse_int, 1, "number of best blocks averaged", assembly=True),
-    Param("tau", _parse_optional_float, None,
-          "snapshot PSNR threshold tau_PSNR in dB (none: the assembler's default)", assembly=True),
+    Param("preset", _parse_preset, _DIPPAS.preset, "inversion preset (dippas.dip.PRESETS)"),
+    Param("max_iter", _parse_optional_int, _DIPPAS.max_iter,
+          "iteration cap of the inversion (none: the preset's)"),
+    Param("seed", lambda t, n: _parse_int(t, n, minimum=0), _DIPPAS.seed, "random seed of the inversion"),
+    Param("B", _parse_block, _DIPPAS.block_size, "assembly block side in pixels, or 'whole'",
+          assembly=True),
+    Param("L", _parse_int, _DIPPAS.blocks, "number of best blocks averaged", assembly=True),
+    Param("tau", _parse_optional_float, _DIPPAS.psnr_threshold,
+          "snapshot PSNR threshold tau_PSNR in dB (none: every stored snapshot)", assembly=True),
 )
 
 #: The methods, by name.
@@ -196,11 +203,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
               "denoiser name (dippas.inpainting.available_denoisers())"),
     ), "plain denoising: shows that denoising alone does not anonymize"),
     Method("inpainting", (
-        Param("hole", _parse_hole, 5, "hole side B: 3 or 5"),
-        Param("reg", _parse_regulariser, "l2", "regulariser: l2 or tv"),
-        Param("edges", _parse_bool, True, "edge reconstruction from the denoised original: 1 or 0"),
-        Param("delta", _parse_int, 3, "derivative step of the penalty"),
-        Param("denoiser", _parse_denoiser, "nl_means", "denoiser of the edge reconstruction"),
+        Param("hole", _parse_hole, _INPAINTING.hole, "hole side B: 3 or 5"),
+        Param("reg", _parse_regulariser, _INPAINTING.reg, "regulariser: l2 or tv"),
+        Param("edges", _parse_bool, _INPAINTING.edges,
+              "edge reconstruction from the denoised original: 1 or 0"),
+        Param("delta", _parse_int, _INPAINTING.delta, "derivative step of the penalty"),
+        Param("denoiser", _parse_denoiser, _INPAINTING.denoiser, "denoiser of the edge reconstruction"),
     ), "inpainting-based anonymization (ICIP 2017)"),
     Method("dippas-aware", _DIPPAS_PARAMS, "DIPPAS with the device fingerprint K"),
     Method("dippas-blind", _DIPPAS_PARAMS, "DIPPAS with the image's own residual W"),
@@ -213,24 +221,6 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise DippasInputError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
-
-
-def dippas_api() -> ModuleType:
-    """The module providing ``invert_to_run`` and ``assemble_run`` (:mod:`dippas.anonymize`).
-
-    Raises
-    ------
-    DippasInputError
-        When this installation lacks them.
-    """
-    try:
-        mod = importlib.import_module("dippas.anonymize")
-    except ImportError:
-        mod = None
-    if mod is None or not all(hasattr(mod, f) for f in ("invert_to_run", "assemble_run")):
-        raise DippasInputError("the dippas methods need dippas.anonymize.invert_to_run and "
-                               "assemble_run, which this installation lacks")
-    return mod
 
 
 # --------------------------------------------------------------------------
@@ -357,12 +347,8 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _check_setting(setting: Setting) -> None:
-    """Cross-parameter checks that single values cannot do."""
-    if setting.method == "inpainting":
-        from ..inpainting.masks import check_hole_delta
-
-        p = setting.params_dict
-        check_hole_delta(p["hole"], p["delta"])
+    """Cross-parameter checks that single values cannot do: building the setting's job."""
+    job_of(setting)
 
 
 def expand_settings(specs: Sequence[str | MethodSpec],
@@ -385,8 +371,7 @@ def expand_settings(specs: Sequence[str | MethodSpec],
     ------
     DippasInputError
         On an unknown method or parameter, a bad value, a grid parameter
-        that no selected method has, no methods, or a DIPPAS method when
-        :func:`dippas_api` is missing.
+        that no selected method has, or no methods.
     """
     parsed = [s if isinstance(s, MethodSpec) else parse_method_spec(s) for s in specs]
     if not parsed:
@@ -396,8 +381,6 @@ def expand_settings(specs: Sequence[str | MethodSpec],
     out: list[Setting] = []
     for spec in parsed:
         method = get_method(spec.method)
-        if method.is_dippas:
-            dippas_api()
         choices = []
         for p in method.params:
             raw = spec.values.get(p.name)
@@ -422,14 +405,6 @@ def expand_settings(specs: Sequence[str | MethodSpec],
 # Running one method on one image
 # --------------------------------------------------------------------------
 
-def _to_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round and clip a float image in 0-255 units to uint8 or uint16 (scaled by 257)."""
-    img = np.asarray(image, dtype=np.float32)
-    if dtype == np.uint16:
-        return np.clip(np.rint(img * np.float32(257.0)), 0, 65535).astype(np.uint16)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
 def denoise_baseline(image: np.ndarray, denoiser: str = DEFAULT_BASELINE_DENOISER) -> np.ndarray:
     """The denoised image, rounded back to the input's integer type.
 
@@ -443,9 +418,10 @@ def denoise_baseline(image: np.ndarray, denoiser: str = DEFAULT_BASELINE_DENOISE
     -------
     ndarray, same shape and dtype as ``image``
     """
+    from ..dtype import float255_to_dtype
     from ..inpainting.denoisers import denoise
 
-    return _to_dtype(denoise(image, denoiser), np.asarray(image).dtype)
+    return float255_to_dtype(denoise(image, denoiser), np.asarray(image).dtype)
 
 
 def run_method(setting: Setting, image: np.ndarray, *, fingerprint: np.ndarray | None = None,
@@ -471,20 +447,36 @@ def run_method(setting: Setting, image: np.ndarray, *, fingerprint: np.ndarray |
     ndarray
         uint8 or uint16 image of the input's shape (DIPPAS: uint8 RGB).
     """
-    p = setting.params_dict
     if setting.method == "none":
         return np.asarray(image).copy()
     if setting.method == "denoise":
-        return denoise_baseline(image, p["denoiser"])
-    if setting.method == "inpainting":
-        from ..inpainting import inpaint_anonymize
+        return denoise_baseline(image, setting.params_dict["denoiser"])
+    job = job_of(setting, device)
+    if isinstance(job, DippasJob):
+        if run_dir is None:
+            raise DippasInputError("the dippas methods need a run folder")
+        k = None if job.mode == "blind" else fingerprint
+        Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
+        return np.asarray(job.run(image, k, run_dir, progress=progress, cancel=cancel))
+    return job.run(image, progress=progress, cancel=cancel)
 
-        return inpaint_anonymize(image, hole=p["hole"], reg=p["reg"], edges=p["edges"],
-                                 delta=p["delta"], denoiser=p["denoiser"],
-                                 progress=progress, cancel=cancel)
-    if setting.method in ("dippas-aware", "dippas-blind"):
-        return _run_dippas(setting, image, fingerprint, run_dir, device, progress, cancel)
-    raise DippasInputError(f"unknown method {setting.method!r}")
+
+def job_of(setting: Setting, device: str = "auto") -> DippasJob | InpaintingJob | None:
+    """The job of an ``inpainting`` or ``dippas-*`` setting (None for the baselines).
+
+    Raises
+    ------
+    DippasInputError
+        On values the job refuses (e.g. a hole and delta that do not fit).
+    """
+    p = setting.params_dict
+    if setting.method == "inpainting":
+        return InpaintingJob(**p)
+    if get_method(setting.method).is_dippas:
+        mode = "blind" if setting.method == "dippas-blind" else "aware"
+        return DippasJob(mode=mode, preset=p["preset"], max_iter=p["max_iter"], seed=p["seed"],
+                         block_size=p["B"], blocks=p["L"], psnr_threshold=p["tau"], device=device)
+    return None
 
 
 def invert_dippas(setting: Setting, image: np.ndarray, fingerprint: np.ndarray | None, run_dir,
@@ -494,27 +486,11 @@ def invert_dippas(setting: Setting, image: np.ndarray, fingerprint: np.ndarray |
     Returns
     -------
     pathlib.Path
-        The run folder, as returned by ``dippas.anonymize.invert_to_run``.
+        The run folder.
     """
-    from pathlib import Path
-
-    api = dippas_api()
-    p = setting.params_dict
-    blind = setting.method == "dippas-blind"
-    if not blind and fingerprint is None:
+    job = job_of(setting, device)
+    k = None if job.mode == "blind" else fingerprint
+    if k is None and job.mode == "aware":
         raise DippasInputError("dippas-aware needs the device fingerprint")
     Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
-    return api.invert_to_run(image, Path(run_dir), None if blind else fingerprint, blind=blind,
-                             preset=p["preset"], device=device, max_iter=p["max_iter"],
-                             seed=p["seed"], progress=progress, cancel=cancel)
-
-
-def _run_dippas(setting, image, fingerprint, run_dir, device, progress, cancel) -> np.ndarray:
-    if run_dir is None:
-        raise DippasInputError("the dippas methods need a run folder")
-    run = invert_dippas(setting, image, fingerprint, run_dir, device, progress, cancel)
-    a = setting.assembly
-    block = None if a["B"] == "whole" else int(a["B"])
-    out = dippas_api().assemble_run(run, block_size=block, blocks=int(a["L"]),
-                                    psnr_threshold=a["tau"])
-    return np.asarray(out)
+    return job.invert(image, k, Path(run_dir), progress=progress, cancel=cancel)

@@ -232,7 +232,7 @@ def load_original(task: Task) -> np.ndarray:
 
 
 def edge_mask_for(task: Task, original: np.ndarray) -> np.ndarray:
-    """The edge mask of the original crop (DESIGN.md §5), computed once and cached as a PNG."""
+    """The edge mask of the original crop (the paper's edge-only score, docs/evaluation.md), computed once and cached as a PNG."""
     from ..inpainting.edges import edge_mask
     from ..io import load_image, save_image
 

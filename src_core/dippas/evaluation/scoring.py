@@ -5,7 +5,7 @@ Per image (:func:`score_image`), against every device fingerprint K:
 - ``ncc``: NCC(W, gray(I)·K), W the noise residual of the anonymized image I;
 - ``pce``: the zero-shift PCE of the same pair (Binghamton toolbox);
 - ``ncc_edges``: the same NCC on the edge pixels only: W and gray(I)·K are
-  both restricted to the edge mask of the *original* image (DESIGN.md §5:
+  both restricted to the edge mask of the *original* image (docs/evaluation.md:
   Canny on the gray denoised original, dilated with a disk of radius 3);
 
 and PSNR and SSIM of I against the original crop.
@@ -48,7 +48,7 @@ def edge_ncc(residual: np.ndarray, reference: np.ndarray, mask: np.ndarray | Non
 def fidelity(original: np.ndarray, image: np.ndarray) -> dict[str, float]:
     """PSNR (dB) and SSIM of ``image`` against ``original``, both in 0-255 units."""
     from ..metrics import psnr, ssim
-    from ..validation import to_float255
+    from ..dtype import to_float255
 
     a = to_float255(original)
     b = to_float255(image)

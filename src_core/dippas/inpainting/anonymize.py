@@ -29,7 +29,8 @@ import numpy as np
 
 from ..errors import Cancelled, DippasInputError
 from ..progress import CancelToken
-from ..validation import check_image, to_float255
+from ..dtype import float255_to_dtype, to_float255
+from ..validation import check_image
 from .denoisers import DEFAULT_DENOISER, DenoiserFunc, denoise, denoise_tile_count, get_denoiser
 from .edges import CANNY_HIGH, CANNY_LOW, CANNY_SIGMA, EDGE_RADIUS, check_edge_options, edge_mask
 from .masks import DEFAULT_DELTA, check_hole_delta, hole_period, mask_offsets
@@ -216,20 +217,6 @@ def inpaint_anonymize_result(
     return InpaintingResult(image=out.reshape(in_shape), edges=mask, params=params)
 
 
-def _to_dtype(img: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round and clip a float image in 0-255 units to ``dtype`` (in place on ``img``)."""
-    if dtype == np.uint8:
-        np.rint(img, out=img)
-        np.clip(img, 0, 255, out=img)
-        return img.astype(np.uint8)
-    if dtype == np.uint16:
-        img *= np.float32(257.0)
-        np.rint(img, out=img)
-        np.clip(img, 0, 65535, out=img)
-        return img.astype(np.uint16)
-    return img.astype(dtype, copy=False)
-
-
 def inpaint_anonymize(
     image: np.ndarray,
     hole: int = 5,
@@ -299,4 +286,4 @@ def inpaint_anonymize(
     res = inpaint_anonymize_result(arr, hole=hole, reg=reg, edges=edges, delta=delta,
                                    denoiser=denoiser, tv_rounds=tv_rounds, tv_eps=tv_eps,
                                    progress=progress, cancel=cancel)
-    return _to_dtype(res.image, arr.dtype)
+    return float255_to_dtype(res.image, arr.dtype, in_place=True)

@@ -19,7 +19,8 @@ from scipy import ndimage as ndi
 
 from ..errors import DippasInputError
 from ..residual import rgb2gray
-from ..validation import check_image, to_float255
+from ..dtype import to_float255
+from ..validation import check_image
 from .denoisers import DEFAULT_DENOISER, DenoiserFunc, denoise
 
 #: Standard deviation of Canny's Gaussian smoothing, pixels.

@@ -1,0 +1,121 @@
+"""The CLI option groups of the two jobs, built from :mod:`dippas.jobs`.
+
+Every option defaults to ``None`` ("not given"); the job fills in its one
+default, which the help text shows. So ``anonymize``, ``invert``,
+``assemble``, ``batch`` and ``demo`` cannot disagree, and ``invert --resume``
+can tell a given option from a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..jobs import DippasJob, InpaintingJob
+
+#: The defaults, for the help texts.
+_DIPPAS = DippasJob()
+_INPAINTING = InpaintingJob()
+
+
+def _block_size(text: str) -> int | str:
+    """argparse type of --block-size: a positive int or 'whole'."""
+    from ._common import positive_int
+
+    return "whole" if text.lower() == "whole" else positive_int(text)
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> None:
+    """--preset, --max-iter, --stop-psnr, --save-psnr, --lr, --seed, --tile, --device."""
+    from ..dip.device import DEVICE_CHOICES
+    from ..dip.presets import PRESETS
+    from ._common import positive_float, positive_int
+
+    p = _DIPPAS.preset_parameters()
+    g.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help=f"network and schedule (default {_DIPPAS.preset})")
+    g.add_argument("--max-iter", type=positive_int, default=None, metavar="N",
+                   help=f"iteration cap per tile (default: the preset's, {p.max_iter})")
+    g.add_argument("--stop-psnr", type=positive_float, default=None, metavar="DB",
+                   help=f"stop when the PSNR exceeds DB (default {p.stop_psnr:g})")
+    g.add_argument("--save-psnr", type=positive_float, default=None, metavar="DB",
+                   help=f"store every output whose PSNR is at least DB (default {p.save_psnr:g})")
+    g.add_argument("--lr", type=positive_float, default=None,
+                   help=f"Adam learning rate (default: the preset's, {p.lr:g})")
+    g.add_argument("--seed", type=_seed, default=None, metavar="N",
+                   help=f"random seed (default {_DIPPAS.seed})")
+    g.add_argument("--tile", type=positive_int, default=None, metavar="PX",
+                   help=f"tile side for large images (default {_DIPPAS.tile})")
+    g.add_argument("--device", choices=DEVICE_CHOICES, default=None, help=device_help)
+
+
+def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:
+    """--block-size, --blocks, --psnr-threshold."""
+    from ._common import positive_float, positive_int
+
+    g.add_argument("--block-size", "-B", type=_block_size, default=None, metavar="B|whole",
+                   help="assembly block side in pixels, a multiple of 16, or 'whole' "
+                   f"(default {_DIPPAS.block_size})")
+    g.add_argument("--blocks", "-L", type=positive_int, default=None, metavar="L",
+                   help=f"number of best blocks averaged per position (default {_DIPPAS.blocks})")
+    g.add_argument("--psnr-threshold", type=positive_float, default=None, metavar="DB",
+                   help="only snapshots with at least this PSNR are candidates (default: every "
+                   "stored snapshot); if none reaches it, the best-PSNR ones are used")
+
+
+def add_dippas_arguments(g: argparse._ArgumentGroup, *, blind_help: str, device_help: str) -> None:
+    """--blind, the inversion options and the assembly options."""
+    g.add_argument("--blind", action="store_true", help=blind_help)
+    add_inversion_arguments(g, device_help=device_help)
+    add_assembly_arguments(g)
+
+
+def add_inpainting_arguments(h: argparse._ArgumentGroup) -> None:
+    """--hole, --reg, --no-edges, --denoiser."""
+    from ..inpainting import available_denoisers
+    from ..inpainting.masks import HOLE_SIZES
+
+    h.add_argument("--hole", type=int, choices=HOLE_SIZES, default=None,
+                   help=f"hole side B (default {_INPAINTING.hole})")
+    h.add_argument("--reg", choices=("l2", "tv"), default=None,
+                   help=f"regulariser (default {_INPAINTING.reg})")
+    h.add_argument("--no-edges", action="store_true", help="skip the edge reconstruction")
+    h.add_argument("--denoiser", choices=available_denoisers(), default=None,
+                   help=f"denoiser of the edge reconstruction (default {_INPAINTING.denoiser})")
+
+
+def _given(args: argparse.Namespace, names) -> dict:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+#: The DippasJob fields that have a command-line option of the same name.
+DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "seed", "tile",
+                        "device", "block_size", "blocks", "psnr_threshold")
+
+
+def dippas_options(args: argparse.Namespace) -> dict:
+    """The DIPPAS options the user gave (not their defaults)."""
+    return _given(args, DIPPAS_OPTION_FIELDS)
+
+
+def dippas_job(args: argparse.Namespace, base: DippasJob | None = None) -> DippasJob:
+    """The DIPPAS job of the command line (every option checked here, before any work)."""
+    base = base or DippasJob(mode="blind" if getattr(args, "blind", False) else "aware")
+    return base.replace(**dippas_options(args))
+
+
+def inpainting_job(args: argparse.Namespace) -> InpaintingJob:
+    """The inpainting job of the command line."""
+    options = _given(args, ("hole", "reg", "denoiser"))
+    if getattr(args, "no_edges", False):
+        options["edges"] = False
+    return InpaintingJob(**options)

@@ -1,0 +1,389 @@
+"""Job specifications: every parameter of an anonymization, with its single default.
+
+A job is a frozen, validated description of *what* to do to a photo;
+the image, the fingerprint and the run folder are given to its ``run``.
+Every face builds its jobs here: the CLI (``anonymize``, ``invert``,
+``assemble``, ``batch``, ``evaluate``, ``demo``), the Python API, batch
+tasks, evaluation methods and the napari widgets. So a default changes in
+one place, and every option is checked before any long work.
+
+Vocabulary
+----------
+mode
+    ``'aware'`` (inject the camera's fingerprint K) or ``'blind'`` (inject
+    the photo's own residual).
+preset
+    The DIPPAS network and schedule (:mod:`dippas.dip.presets`).
+block size, blocks, PSNR threshold
+    The DIPPAS assembly: block side B (pixels, or ``'whole'``), blocks
+    averaged L, and τ_PSNR.
+hole, regulariser, denoiser
+    The inpainting method's hole side, penalty (``'l2'`` or ``'tv'``) and
+    the denoiser of its edge reconstruction.
+
+Examples
+--------
+>>> job = DippasJob(mode="blind", max_iter=500)
+>>> job.block_size, job.blocks
+(64, 10)
+>>> DippasJob.from_dict(job.to_dict()) == job
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .assembly.geometry import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_BLOCKS,
+    DEFAULT_PSNR_THRESHOLD,
+    WHOLE,
+    check_block_size,
+)
+from .dip.device import check_device_name
+from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
+from .dip.tiling import DEFAULT_TILE
+from .errors import DippasInputError
+from .progress import CancelToken
+
+__all__ = ["DIPPAS_MODES", "DippasJob", "InpaintingJob", "Job", "check_mode", "job_from_dict"]
+
+#: The DIPPAS injection modes.
+DIPPAS_MODES = ("aware", "blind")
+
+ProgressFunc = Callable[[int, int], None]
+
+
+def check_mode(mode: str, has_fingerprint: bool) -> None:
+    """The one rule tying the DIPPAS mode to the fingerprint: aware needs K, blind refuses it.
+
+    Raises
+    ------
+    DippasInputError
+    """
+    if mode not in DIPPAS_MODES:
+        raise DippasInputError(f"unknown DIPPAS mode {mode!r}; use aware or blind")
+    if mode == "blind" and has_fingerprint:
+        raise DippasInputError("give a fingerprint (PRNU-aware) or --blind, not both")
+    if mode == "aware" and not has_fingerprint:
+        raise DippasInputError("DIPPAS needs --fingerprint K (PRNU-aware) or --blind")
+
+
+def _positive_int(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise DippasInputError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _positive_float(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer))
+            or not math.isfinite(value) or value <= 0):
+        raise DippasInputError(f"{name} must be a positive number, got {value!r}")
+
+
+class _JobDict:
+    """``to_dict``, ``from_dict`` and ``replace`` shared by the job classes."""
+
+    #: Name of the method, recorded in dicts.
+    method: ClassVar[str]
+
+    def to_dict(self) -> dict:
+        """Every field and the method name, JSON-ready (for ``params.json``, records, cache keys)."""
+        return {"method": self.method, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        """Inverse of :meth:`to_dict`; missing fields take their defaults.
+
+        Raises
+        ------
+        DippasInputError
+            On an unknown key, another method, or an invalid value.
+        """
+        data = dict(data)
+        method = data.pop("method", cls.method)
+        if method != cls.method:
+            raise DippasInputError(f"a {method} job is not a {cls.method} job")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise DippasInputError(f"unknown {cls.method} parameter(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes):
+        """A copy with some fields changed (``None`` values are ignored), validated again."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+@dataclass(frozen=True)
+class DippasJob(_JobDict):
+    """A DIPPAS anonymization: the inversion, then the block assembly.
+
+    Attributes
+    ----------
+    mode : {'aware', 'blind'}
+        Inject the camera's fingerprint K, or the photo's own residual.
+    preset : str
+        Network and schedule, a name of :data:`dippas.dip.presets.PRESETS`.
+    max_iter, stop_psnr, save_psnr, lr : optional
+        Override the preset's iteration cap, stop PSNR (dB), save PSNR (dB)
+        and learning rate; ``None`` keeps the preset's.
+    seed : int
+        Seed of the network initialisation, ``z`` and the noise.
+    tile : int
+        Tile side for images larger than it.
+    block_size : int or 'whole'
+        Assembly block side B in pixels, a multiple of the cell (16).
+    blocks : int
+        L, the number of best blocks averaged per position.
+    psnr_threshold : float or None
+        τ_PSNR: only snapshots at least this good are candidates (None: every
+        stored snapshot).
+    device : {'auto', 'cpu', 'cuda', 'mps'}
+        Where the inversion runs (not part of what defines a run).
+    """
+
+    method: ClassVar[str] = "dippas"
+    #: Fields that define a run folder: a run made with other values is another run.
+    RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr", "tile")
+
+    mode: str = "aware"
+    preset: str = DEFAULT_PRESET
+    max_iter: int | None = None
+    stop_psnr: float | None = None
+    save_psnr: float | None = None
+    lr: float | None = None
+    seed: int = 0
+    tile: int = DEFAULT_TILE
+    block_size: int | str = DEFAULT_BLOCK_SIZE
+    blocks: int = DEFAULT_BLOCKS
+    psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in DIPPAS_MODES:
+            raise DippasInputError(f"unknown DIPPAS mode {self.mode!r}; use aware or blind")
+        object.__setattr__(self, "device", check_device_name(self.device))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise DippasInputError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _positive_int("tile", self.tile)
+        _positive_int("blocks (L)", self.blocks)
+        _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
+        block = WHOLE if self.block_size is None else self.block_size
+        object.__setattr__(self, "block_size", check_block_size(block, self.cell))
+        self.preset_parameters()  # validates the preset name and its overrides
+
+    @property
+    def cell(self) -> int:
+        """Cell side of the run's statistics (the block size is a multiple of it)."""
+        return get_preset(self.preset).cell
+
+    def preset_parameters(self) -> Preset:
+        """The preset with this job's overrides applied (validated)."""
+        return get_preset(self.preset, **{k: getattr(self, k) for k in OVERRIDABLE})
+
+    def run_identity(self) -> dict:
+        """The resolved values of :attr:`RUN_IDENTITY`, as ``params.json`` records them."""
+        p = self.preset_parameters()
+        return {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
+                "lr": p.lr, "tile": int(self.tile)}
+
+    def prepare(self, image: np.ndarray, fingerprint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate and convert the inputs once: 8-bit RGB image, float32 K (aware) or None.
+
+        Raises
+        ------
+        DippasInputError
+        """
+        from .dtype import as_rgb_uint8
+        from .validation import check_fingerprint
+
+        check_mode(self.mode, fingerprint is not None)
+        img = as_rgb_uint8(image)
+        k = None if fingerprint is None else check_fingerprint(fingerprint, shape=img.shape[:2])
+        return img, k
+
+    def check_run_folder(self, run_dir: str | os.PathLike, image: np.ndarray,
+                         fingerprint: np.ndarray | None) -> None:
+        """Refuse, before any work, a run folder this job could not create or continue.
+
+        Raises
+        ------
+        DippasInputError
+            On a run of another photo, fingerprint or job, or a folder that is
+            no run and not empty.
+        """
+        from .dip.runner import check_run_dir
+        from .dip.store import RunStore, is_run_folder
+
+        img, k = self.prepare(image, fingerprint)
+        if is_run_folder(run_dir):
+            RunStore(run_dir).check_matches(img, k, self.run_identity())
+        else:
+            check_run_dir(run_dir, resume=False)
+
+    def invert(self, image: np.ndarray, fingerprint: np.ndarray | None, run_dir: str | os.PathLike, *,
+               resume: bool | None = None, progress: ProgressFunc | None = None,
+               cancel: CancelToken | None = None, on_iteration: Callable | None = None,
+               cells_progress: ProgressFunc | None = None, **engine) -> Path:
+        """Run, resume, or skip (when complete) the inversion into ``run_dir``.
+
+        Parameters
+        ----------
+        image, fingerprint : ndarray
+            As :meth:`prepare`.
+        run_dir : path
+        resume : bool, optional
+            None: create the run or continue it; True: continue only; False: create only.
+        progress : callable, optional
+            ``progress(done, total)`` in iterations over all tiles.
+        cancel : CancelToken, optional
+            Stops within one iteration; :class:`dippas.Cancelled` is raised and
+            the run stays resumable.
+        on_iteration : callable, optional
+            Called with every :class:`dippas.dip.IterationEvent`.
+        cells_progress : callable, optional
+            ``cells_progress(done, total)`` while the background stage catches up.
+        **engine
+            ``bf16``, ``channels_last``, ``checkpoint_every``, ``network_factory``.
+
+        Raises
+        ------
+        DippasInputError
+            On bad inputs, or a run folder of another photo, fingerprint or job.
+        Cancelled
+            When ``cancel`` stopped the run.
+        """
+        from .dip.runner import open_run
+
+        img, k = self.prepare(image, fingerprint)
+        run = open_run(run_dir, img, k, self, resume=resume, **engine)
+        if run.is_complete:
+            return Path(run_dir)
+        total = run.preset.max_iter * len(run.tiles)
+
+        def report(ev) -> None:
+            if progress is not None:
+                progress(ev.tile_index * run.preset.max_iter + ev.iteration, total)
+            if on_iteration is not None:
+                on_iteration(ev)
+
+        summary = run.run(callback=report, cancel=cancel, cells_progress=cells_progress)
+        if summary.cancelled:
+            from .errors import Cancelled
+
+            raise Cancelled(f"inversion stopped; resume with the same run folder {run_dir}")
+        return Path(run_dir)
+
+    def assemble(self, run_dir: str | os.PathLike):
+        """Assemble a run folder with this job's B, L and τ (a :class:`~dippas.assembly.RunAssembly`)."""
+        from .assembly import RunAssembler
+
+        return RunAssembler(run_dir).assemble(self.block_size, self.blocks, self.psnr_threshold)
+
+    def run(self, image: np.ndarray, fingerprint: np.ndarray | None = None,
+            run_dir: str | os.PathLike | None = None, *, progress: ProgressFunc | None = None,
+            cancel: CancelToken | None = None, on_iteration: Callable | None = None,
+            **engine) -> np.ndarray:
+        """Anonymize ``image``: inversion, then assembly; uint8 ``(H, W, 3)``.
+
+        Without ``run_dir`` the run lives in a private temporary folder that is
+        deleted afterwards, whatever happens.
+        """
+        self.prepare(image, fingerprint)  # before any folder is made
+        kw = dict(progress=progress, cancel=cancel, on_iteration=on_iteration, **engine)
+        if run_dir is not None:
+            self.invert(image, fingerprint, run_dir, **kw)
+            return self.assemble(run_dir).image
+        with tempfile.TemporaryDirectory(prefix="dippas-run-") as tmp:
+            path = Path(tmp) / "run"
+            self.invert(image, fingerprint, path, resume=False, **kw)
+            return self.assemble(path).image
+
+    @classmethod
+    def from_run(cls, params: Mapping[str, Any], **changes) -> DippasJob:
+        """The job recorded in a run's ``params.json``, with ``changes`` applied."""
+        recorded = {k: params[k] for k in ("mode", "preset", "seed", "save_psnr", "lr", "tile")
+                    if params.get(k) is not None}
+        recorded.update({k: params[k] for k in ("max_iter", "stop_psnr") if params.get(k) is not None})
+        return cls(**recorded).replace(**changes)
+
+
+@dataclass(frozen=True)
+class InpaintingJob(_JobDict):
+    """An inpainting anonymization (Mandelli et al., ICIP 2017).
+
+    Attributes
+    ----------
+    hole : int
+        Hole side B, one of :data:`dippas.inpainting.masks.HOLE_SIZES`.
+    reg : {'l2', 'tv'}
+        Regulariser of the inversion.
+    edges : bool
+        Take the pixels near edges from the denoised original.
+    delta : int
+        Derivative step of the penalty.
+    denoiser : str
+        Denoiser of the edge reconstruction (:func:`dippas.inpainting.available_denoisers`).
+    """
+
+    method: ClassVar[str] = "inpainting"
+
+    hole: int = 5
+    reg: str = "l2"
+    edges: bool = True
+    delta: int = 3
+    denoiser: str = "nl_means"
+
+    def __post_init__(self) -> None:
+        from .inpainting.denoisers import get_denoiser
+        from .inpainting.masks import HOLE_SIZES, check_hole_delta
+        from .inpainting.solver import check_regulariser
+
+        if self.hole not in HOLE_SIZES:
+            raise DippasInputError(f"hole must be one of {', '.join(map(str, HOLE_SIZES))}, got {self.hole!r}")
+        object.__setattr__(self, "reg", check_regulariser(self.reg))
+        if not isinstance(self.edges, (bool, np.bool_)):
+            raise DippasInputError(f"edges must be true or false, got {self.edges!r}")
+        object.__setattr__(self, "edges", bool(self.edges))
+        check_hole_delta(self.hole, self.delta)
+        get_denoiser(self.denoiser)  # unknown, or its optional package missing
+
+    def run(self, image: np.ndarray, fingerprint: np.ndarray | None = None,
+            run_dir: str | os.PathLike | None = None, *, progress: ProgressFunc | None = None,
+            cancel: CancelToken | None = None, **_engine) -> np.ndarray:
+        """Anonymize ``image``; same shape and dtype. The method needs no fingerprint or run folder."""
+        from .inpainting import inpaint_anonymize
+
+        return inpaint_anonymize(image, hole=self.hole, reg=self.reg, edges=self.edges,
+                                 delta=self.delta, denoiser=self.denoiser, progress=progress,
+                                 cancel=cancel)
+
+
+#: A job of either method.
+Job = DippasJob | InpaintingJob
+
+#: Job classes by method name.
+JOB_TYPES: dict[str, type] = {"dippas": DippasJob, "inpainting": InpaintingJob}
+
+
+def job_from_dict(data: Mapping[str, Any]) -> Job:
+    """The job a :meth:`to_dict` dictionary describes (its ``method`` key picks the class)."""
+    method = data.get("method")
+    if method not in JOB_TYPES:
+        raise DippasInputError(f"unknown method {method!r}; use one of {', '.join(JOB_TYPES)}")
+    return JOB_TYPES[method].from_dict(data)

@@ -1,0 +1,179 @@
+"""One job specification for every face, and the run store's create-or-resume rule."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dippas.cli import build_parser, main
+from dippas.errors import DippasInputError
+from dippas.io import save_image
+from dippas.jobs import DippasJob, InpaintingJob, check_mode, job_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [p for d in ("src_core", "napari_dippas") for p in (ROOT / d).rglob("*.py")]
+
+
+# ------------------------------------------------------------------ the specification
+
+def test_defaults_and_round_trip():
+    job = DippasJob()
+    assert (job.mode, job.preset, job.block_size, job.blocks, job.psnr_threshold) == \
+        ("aware", "fast", 64, 10, None)
+    for j in (DippasJob(mode="blind", max_iter=7, block_size="whole", blocks=1), InpaintingJob(hole=3)):
+        assert job_from_dict(j.to_dict()) == j
+    assert DippasJob(block_size=None).block_size == "whole"  # one spelling of 'whole'
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"block_size": 17}, "multiple of the cell size 16"),
+    ({"blocks": 0}, "blocks"),
+    ({"preset": "turbo"}, "unknown preset"),
+    ({"mode": "sideways"}, "mode"),
+    ({"device": "tpu"}, "unknown device"),
+    ({"psnr_threshold": float("nan")}, "psnr_threshold"),
+    ({"max_iter": -3}, "max_iter"),
+    ({"seed": -1}, "seed"),
+])
+def test_dippas_job_refuses_bad_values(bad, match):
+    with pytest.raises(DippasInputError, match=match):
+        DippasJob(**bad)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"hole": 4}, "hole"), ({"reg": "huber"}, "huber"), ({"denoiser": "magic"}, "magic"),
+])
+def test_inpainting_job_refuses_bad_values(bad, match):
+    with pytest.raises(DippasInputError, match=match):
+        InpaintingJob(**bad)
+
+
+def test_from_dict_refuses_unknown_keys_and_methods():
+    with pytest.raises(DippasInputError, match="unknown dippas parameter"):
+        DippasJob.from_dict({"blcks": 3})
+    with pytest.raises(DippasInputError, match="unknown method"):
+        job_from_dict({"method": "magic"})
+
+
+def test_mode_rule():
+    check_mode("aware", True)
+    check_mode("blind", False)
+    with pytest.raises(DippasInputError, match="not both"):
+        check_mode("blind", True)
+    with pytest.raises(DippasInputError, match="--fingerprint K"):
+        check_mode("aware", False)
+
+
+def _help(command: str) -> str:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    p = sub.choices[command]
+    return p.format_help() + (p.epilog or "")
+
+
+def test_help_of_every_command_shows_the_same_defaults():
+    job = DippasJob()
+    anonymize, invert, evaluate = _help("anonymize"), _help("invert"), _help("evaluate")
+    for text in (anonymize, invert):
+        assert f"(default {job.preset})" in " ".join(text.split())
+    assert f"(default {job.block_size})" in " ".join(anonymize.split())
+    assert f"(default {job.blocks})" in " ".join(anonymize.split())
+    assert f"preset={job.preset}" in evaluate
+    assert f"B={job.block_size},L={job.blocks}" in evaluate
+
+
+# ------------------------------------------------------------------ the code base
+
+def test_run_folder_file_names_are_spelled_in_the_store_only():
+    names = ("params.json", "input.npy", "fingerprint.npy", "status.json", "cells.npy",
+             "snapshots.npy", "table.csv", "history.csv", "checkpoint.pt", "tile.json")
+    pattern = re.compile("|".join(re.escape(f'"{n}"') for n in names))
+    spelled = {p.relative_to(ROOT).as_posix() for p in SOURCES if pattern.search(p.read_text())}
+    assert spelled == {"src_core/dippas/dip/store.py"}
+
+
+def test_no_module_imports_a_private_name_of_another():
+    found = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                found += [f"{path.name}: {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []
+
+
+# ------------------------------------------------------------------ the run store
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:48, 0:48]
+    base = 120 + 50 * np.sin(x / 5.0)[..., None] * np.cos(y / 4.0)[..., None]
+    a = np.clip(base + rng.normal(0, 3, (48, 48, 3)), 0, 255).astype(np.uint8)
+    b = np.clip(a.astype(int) + 9, 0, 255).astype(np.uint8)
+    k = rng.normal(0, 0.02, (48, 48)).astype(np.float32)
+    np.save(d / "k.npy", k)
+    return save_image(d / "a.png", a), save_image(d / "b.png", b), d / "k.npy"
+
+
+def _anonymize(*args):
+    return main(["anonymize", *map(str, args), "--max-iter", "2", "--save-psnr", "1",
+                 "--device", "cpu", "-B", "16"])
+
+
+def test_a_run_of_another_photo_fingerprint_or_job_is_refused(photos, tmp_path, capsys):
+    a, b, k = photos
+    run = tmp_path / "run"
+    assert _anonymize(a, "-o", tmp_path / "a.png", "--blind", "--run", run) == 0
+    capsys.readouterr()
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    cases = [
+        ([b, "-o", tmp_path / "b.png", "--blind"], "another photo"),
+        ([a, "-o", tmp_path / "c.png", "-k", k], "PRNU-blind run"),
+        ([a, "-o", tmp_path / "d.png", "--blind", "--seed", "3"], "seed"),
+        ([a, "-o", tmp_path / "e.png", "--blind", "--preset", "paper"], "preset"),
+    ]
+    for args, message in cases:
+        assert _anonymize(*args, "--run", run) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+        assert not Path(args[2]).exists()
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+    # the same photo and job reuse the finished run
+    assert _anonymize(a, "-o", tmp_path / "again.png", "--blind", "--run", run) == 0
+
+
+def test_bad_block_size_is_refused_before_any_work(photos, tmp_path, capsys):
+    a, _, _ = photos
+    run = tmp_path / "run"
+    assert main(["anonymize", str(a), "-o", str(tmp_path / "x.png"), "--blind", "--run", str(run),
+                 "-B", "17"]) == 2
+    assert "multiple of the cell size" in capsys.readouterr().err
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-o", "x.bmp"], "unknown output format"),
+    (["-o", "noext"], "unknown output format"),
+    (["-o", "x.png", "--heatmap", "fig.svg"], "name it .png"),
+])
+def test_output_names_are_refused_before_any_work(photos, tmp_path, capsys, monkeypatch, extra, message):
+    a, _, k = photos
+    monkeypatch.chdir(tmp_path)
+    assert main(["anonymize", str(a), "-k", str(k), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_api_and_evaluation_build_the_same_job():
+    from dippas.batch import method_params
+    from dippas.evaluation.methods import expand_settings, job_of
+
+    (setting,) = expand_settings(["dippas-blind"])
+    params = method_params("dippas", blind=True)
+    assert job_of(setting) == DippasJob.from_dict({k: v for k, v in params.items() if k != "sigma"})
