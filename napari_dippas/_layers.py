@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from dippas.dtype import float255_to_dtype
 
 #: Diverging colormap of fingerprint and NCC heatmap layers.
 DIVERGING = "PiYG"
@@ -56,21 +57,6 @@ def heatmap_layer_kwargs(heatmap: np.ndarray, block: int | tuple[int, int],
             "metadata": {"dippas_kind": "heatmap", "block": (bh, bw)}}
 
 
-def float255_to_dtype(image: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
-    """A float image in 0-255 units as ``dtype``: rounded and clipped for uint8/uint16.
-
-    uint16 outputs are scaled by 257 (so 255 maps to 65535); other dtypes
-    are cast.
-    """
-    f = np.asarray(image, dtype=np.float32)
-    dt = np.dtype(dtype)
-    if dt == np.uint8:
-        return np.clip(np.rint(f), 0, 255).astype(np.uint8)
-    if dt == np.uint16:
-        return np.clip(np.rint(f * np.float32(257.0)), 0, 65535).astype(np.uint16)
-    return f.astype(dt, copy=False)
-
-
 def image_to_uint8(data: np.ndarray) -> np.ndarray:
     """A layer's data as an 8- or 16-bit image for the core and the writer.
 
@@ -83,4 +69,4 @@ def image_to_uint8(data: np.ndarray) -> np.ndarray:
     f = arr.astype(np.float64)
     if np.nanmax(f) <= 1.0:
         f = f * 255.0
-    return np.clip(np.rint(np.nan_to_num(f)), 0, 255).astype(np.uint8)
+    return float255_to_dtype(np.nan_to_num(f), np.uint8)

@@ -23,7 +23,9 @@ def _is_float_tiff(path: Path) -> bool:
 
 
 def _is_run_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "params.json").is_file() and (path / "tiles").is_dir()
+    from dippas.dip.store import is_run_folder
+
+    return is_run_folder(path)
 
 
 def get_reader(path: str | list[str]) -> Callable | None:

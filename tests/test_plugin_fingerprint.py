@@ -110,7 +110,7 @@ def test_bad_input_gives_notification(viewer, qtbot):
 
 
 def test_core_task_reports_runtime_errors_and_results():
-    from napari_dippas._tasks import CoreTask, TaskFailed
+    from napari_dippas.workers.core_task import CoreTask, TaskFailed
 
     def boom(progress=None, cancel=None):
         progress(1, 2)
@@ -121,7 +121,9 @@ def test_core_task_reports_runtime_errors_and_results():
     with pytest.raises(TaskFailed, match="torch failed"):
         for e in gen:
             events.append(e)
-    assert events == [("progress", 1, 2)]
+    from napari_dippas.workers.events import TaskProgress
+
+    assert events == [TaskProgress(1, 2)]
 
     def ok(x, progress=None, cancel=None):
         return x * 2

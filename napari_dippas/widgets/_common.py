@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._tasks import CoreTask
+from ..workers.core_task import CoreTask
+from ..workers.events import WorkerEvent
 
 
 def image_layers(viewer) -> list:
@@ -92,7 +93,7 @@ class ClosedFlag:
         return self.closed
 
 
-def start_task(task: CoreTask, on_event: Callable[[tuple], None],
+def start_task(task: CoreTask, on_event: Callable[[WorkerEvent], None],
                on_done: Callable[[Any], None], on_error: Callable[[BaseException], None]):
     """Run ``task.events()`` in a napari generator worker, wired to the callbacks.
 

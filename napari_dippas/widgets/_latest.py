@@ -78,7 +78,7 @@ class LatestWins:
 
 def _call(fn: Callable[[Any], Any], request: Any) -> Any:
     """``fn(request)``, with a RuntimeError re-raised as TaskFailed (superqt drops those)."""
-    from .._tasks import TaskFailed, error_message
+    from ..workers.core_task import TaskFailed, error_message
 
     try:
         return fn(request)

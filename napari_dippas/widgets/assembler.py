@@ -19,9 +19,8 @@ metadata-free writer.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import (
@@ -36,48 +35,22 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from .._layers import float255_to_dtype, heatmap_layer_kwargs
+from dippas.dip.store import RunStore, is_run_folder
+
+from .._layers import heatmap_layer_kwargs
 from .._state import last_run
-from .._tasks import error_message
+from ..workers.assembly import RESULT, SNAPSHOT, AssemblyRequest, AssemblyView, compute_assembly
+from ..workers.core_task import error_message
 from ..run_layers import find_snapshot_layer, run_layers
 from ._common import ClosedFlag, notify_error, notify_info
 from ._latest import LatestWins
 
 if TYPE_CHECKING:
     import napari
-    from dippas.run_assembly import RunAssembler
+    from dippas.assembly import RunAssembler
 
 #: Block sides offered (pixels), kept when a multiple of the run's cell size.
 BLOCK_SIDES = (32, 64, 128, 256, 512)
-SNAPSHOT = "snapshot"
-RESULT = "assembled result"
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What to compute: the assembly key, the heatmap source and the snapshot."""
-
-    block: int | str
-    blocks: int
-    tau: float | None
-    source: str
-    tile: str
-    frame: int | None
-    previous: Any  # the last _Result (to reuse its assembly)
-    assembler: Any  # the RunAssembler of the run loaded when asked
-
-
-@dataclass
-class _Result:
-    key: tuple
-    image: np.ndarray
-    report: dict
-    fallback: bool
-    heatmap: np.ndarray
-    heat_block: tuple[int, int]
-    heat_origin: tuple[int, int]
-    heat_key: tuple
-    heat_text: str
 
 
 def block_choices(cell: int, max_side: int) -> list[tuple[str, int | str]]:
@@ -90,16 +63,6 @@ def block_choices(cell: int, max_side: int) -> list[tuple[str, int | str]]:
     return [(str(b), b) for b in sides] + [("whole", "whole")]
 
 
-def _original_uint8(image: np.ndarray) -> np.ndarray:
-    """The run's input as 8 bits, like the snapshots (uint16 and float inputs are scaled)."""
-    arr = np.asarray(image)
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.uint16:
-        return float255_to_dtype(arr.astype(np.float32) / np.float32(257.0), np.uint8)
-    return float255_to_dtype(arr, np.uint8)
-
-
 class AssemblerWidget(Container):
     """Interactive assembly of a DIPPAS run folder.
 
@@ -109,24 +72,26 @@ class AssemblerWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        from dippas.run_assembly import DEFAULT_BLOCKS
+        from dippas.jobs import DippasJob
+
+        defaults = DippasJob()
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.assembler: RunAssembler | None = None
-        self.result: _Result | None = None
+        self.result: AssemblyView | None = None
         self._path: str | None = None
         self._assembled_layer = None
         self._heat_layer = None
         self._loading = False
-        self._runner = LatestWins(self._compute, self._show, self._failed)
+        self._runner = LatestWins(compute_assembly, self._show, self._failed)
 
         self.run_dir = FileEdit(mode="d", label="run folder")
         self.load_btn = PushButton(text="Load run")
         self.use_last_btn = PushButton(text="Use last run", enabled=last_run.path is not None)
         self.tile = ComboBox(label="tile", choices=self._tile_choices)
         self.block = ComboBox(label="B (block side)", choices=self._block_choices)
-        self.blocks = SpinBox(label="L (blocks averaged)", min=1, max=100, value=DEFAULT_BLOCKS)
+        self.blocks = SpinBox(label="L (blocks averaged)", min=1, max=100, value=defaults.blocks)
         self.tau = FloatSpinBox(label="τ PSNR (dB, 0 = all)", min=0.0, max=100.0, step=0.5,
                                 value=0.0)
         self.source = RadioButtons(label="heatmap of", choices=[SNAPSHOT, RESULT], value=SNAPSHOT,
@@ -186,7 +151,7 @@ class AssemblerWidget(Container):
     def _on_run_dir(self, value) -> None:
         """A folder that holds a run is loaded as soon as it is chosen (quietly otherwise)."""
         path = Path(str(value))
-        if not self._loading and (path / "params.json").is_file() \
+        if not self._loading and is_run_folder(path) \
                 and os.fspath(path) != self._path:
             self.load(path)
 
@@ -201,7 +166,7 @@ class AssemblerWidget(Container):
         bool
             False (with a notification) when ``path`` is not a usable run.
         """
-        from dippas.run_assembly import RunAssembler
+        from dippas.assembly import RunAssembler
 
         try:
             if str(path) in ("", "."):
@@ -217,14 +182,16 @@ class AssemblerWidget(Container):
         self.result = None
         self._loading = True
         try:
-            from dippas.anonymize import DEFAULT_BLOCK_SIZE
+            from dippas.jobs import DippasJob
+
+            default = DippasJob().block_size
 
             self.run_dir.value = path
             self.tile.reset_choices()
             self.block.reset_choices()
             tiles = list(self.tile.choices)
             values = list(self.block.choices)
-            self.block.value = DEFAULT_BLOCK_SIZE if DEFAULT_BLOCK_SIZE in values else values[0]
+            self.block.value = default if default in values else values[0]
             self.tile.value = tiles[0]
             self.tile.visible = len(tiles) > 1
         finally:
@@ -264,7 +231,7 @@ class AssemblerWidget(Container):
         if self._closed or self.assembler is None or self._loading or self.block.value is None:
             return
         tau = float(self.tau.value) or None
-        self._runner.submit(_Request(block=self.block.value, blocks=int(self.blocks.value),
+        self._runner.submit(AssemblyRequest(block=self.block.value, blocks=int(self.blocks.value),
                                      tau=tau, source=self.source.value, tile=self.tile.value,
                                      frame=self._current_frame(), previous=self.result,
                                      assembler=self.assembler))
@@ -274,54 +241,8 @@ class AssemblerWidget(Container):
         """Whether a computation is running or waiting."""
         return self._runner.busy
 
-    # ------------------------------------------------------------------ worker side
-    def _compute(self, req: _Request) -> _Result:
-        """Assembly (when B, L or τ changed), report and heatmap; no layer is touched."""
-        from dippas.report import anonymization_report
-
-        asm = req.assembler
-        # the snapshot counts are part of the key: a running inversion adds snapshots
-        counts = tuple(min(t.n_snapshots, t.n_cells) for t in asm.store)
-        key = (req.block, req.blocks, req.tau, counts)
-        prev = req.previous
-        if prev is not None and prev.key == key:
-            image, report, fallback = prev.image, prev.report, prev.fallback
-        else:
-            assembled = asm.assemble(req.block, req.blocks, req.tau)
-            image, fallback = assembled.image, bool(assembled.params["psnr_fallback"])
-            aware = asm.store.params.get("mode") == "aware"
-            report = anonymization_report(_original_uint8(asm.store.input), image,
-                                          asm.fingerprint if aware else None)
-        h, w = image.shape[:2]
-        if req.source == RESULT:
-            heat_key = ("result", key)
-            if prev is not None and prev.heat_key == heat_key:
-                heatmap, block, origin, text = (prev.heatmap, prev.heat_block, prev.heat_origin,
-                                                prev.heat_text)
-            else:
-                heatmap = asm.result_heatmap(image, req.block)
-                block = (h, w) if req.block == "whole" else (int(req.block),) * 2
-                origin, text = (0, 0), f"assembled result · B={req.block}"
-        else:
-            tile_asm = asm.assembler(req.tile)
-            g = asm.tile_store(req.tile).geometry
-            n = tile_asm.n_snapshots
-            frame = n - 1 if req.frame is None else min(int(req.frame), n - 1)
-            heat_key = ("snapshot", req.tile, frame, req.block, n)
-            heatmap = tile_asm.snapshot_heatmap(frame, req.block)
-            block, origin = tile_asm.block_shape(req.block), (g.y0, g.x0)
-            lag = "" if req.frame is None or req.frame < n else " (cell statistics pending)"
-            text = (f"snapshot {frame}/{n - 1} · PSNR {tile_asm.psnr[frame]:.2f} dB · "
-                    f"B={req.block}{lag}")
-        finite = heatmap[np.isfinite(heatmap)]
-        if finite.size:
-            text += f" · NCC {finite.min():+.4f} … {finite.max():+.4f}"
-        return _Result(key=key, image=image, report=report, fallback=fallback, heatmap=heatmap,
-                       heat_block=tuple(int(b) for b in block), heat_origin=origin,
-                       heat_key=heat_key, heat_text=text)
-
     # ------------------------------------------------------------------ GUI side
-    def _show(self, res: _Result) -> None:
+    def _show(self, res: AssemblyView) -> None:
         if self._closed:
             return
         self.result = res
@@ -350,14 +271,10 @@ class AssemblerWidget(Container):
         self.report.value = self._report_text(res)
 
     @staticmethod
-    def _report_text(res: _Result) -> str:
-        r = res.report
-        text = f"PSNR {r['psnr']:.2f} dB · SSIM {r['ssim']:.4f}"
-        if "input" in r:
-            before, after = r["input"], r["output"]
-            text += (f"<br>NCC {before['ncc']:+.4f} → {after['ncc']:+.4f} · "
-                     f"PCE {before['pce']:.1f} → {after['pce']:.1f} · "
-                     f"{'MATCH' if after['match'] else 'no match'} after")
+    def _report_text(res: AssemblyView) -> str:
+        from dippas.report import report_lines
+
+        text = "<br>".join(report_lines(res.report))
         if res.fallback:
             text += "<br>no snapshot reaches τ: the best-PSNR ones were used"
         return text
@@ -379,7 +296,7 @@ class AssemblerWidget(Container):
             target = str(self.export_path.value or "")
             if target in ("", "."):
                 raise DippasInputError("choose a file to export to (.png or .tif)")
-            inputs = [Path(self._path) / "input.npy"] if self._path else []
+            inputs = [RunStore(self._path).input_path] if self._path else []
             out = save_image(target, self.result.image, inputs=inputs, force=self.overwrite.value)
         except Exception as exc:
             notify_error(error_message(exc))

@@ -20,7 +20,8 @@ from magicgui.widgets import (
 )
 
 from .._layers import fingerprint_layer_kwargs, image_to_uint8
-from .._tasks import CoreTask, error_message
+from ..workers.events import TaskProgress
+from ..workers.core_task import CoreTask, error_message
 from ._common import image_layers, layer_by_name, notify_error, notify_info, start_task
 
 if TYPE_CHECKING:
@@ -110,9 +111,8 @@ class FingerprintWidget(Container):
         self._worker = start_task(self._task, on_event=self._on_event, on_done=self._on_done,
                                   on_error=self._on_error)
 
-    def _on_event(self, event: tuple) -> None:
-        if event[0] == "progress":
-            self.progress.value = event[1]
+    def _on_event(self, event: TaskProgress) -> None:
+        self.progress.value = event.done
 
     def _on_done(self, k: np.ndarray | None) -> None:
         self._set_running(False)

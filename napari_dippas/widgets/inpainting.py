@@ -3,7 +3,7 @@
 Every pixel is inpainted from its neighbours (holes of 3 or 5 pixels, L2 or
 TV regularizer); optionally the pixels near edges are taken from a denoised
 original. The core runs in a plain thread with progress and Stop
-(:class:`~napari_dippas._tasks.CoreTask`); the widget adds the anonymized
+(:class:`~napari_dippas.workers.core_task.CoreTask`); the widget adds the anonymized
 image, the edge mask (a labels layer) and a report: PSNR and SSIM against
 the input and, when a fingerprint layer is chosen, NCC and PCE of the input
 and of the output against it.
@@ -11,7 +11,6 @@ and of the output against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,8 +23,12 @@ from magicgui.widgets import (
     PushButton,
 )
 
-from .._layers import float255_to_dtype, image_to_uint8
-from .._tasks import CoreTask, error_message
+from dippas.report import report_lines
+
+from .._layers import image_to_uint8
+from ..workers.inpainting import InpaintingOutput, inpaint_with_report
+from ..workers.events import TaskProgress
+from ..workers.core_task import CoreTask, error_message
 from ._common import (
     ClosedFlag,
     fingerprint_layers,
@@ -40,64 +43,6 @@ if TYPE_CHECKING:
     import napari
 
 NO_FINGERPRINT = "(none)"
-
-
-@dataclass
-class InpaintingOutput:
-    """What the widget's computation returns.
-
-    Attributes
-    ----------
-    image : ndarray
-        The anonymized image, same dtype as the input (rounded and clipped).
-    edges : ndarray of bool or None
-        Pixels taken from the denoised original.
-    params : dict
-        The core's parameters record.
-    report : dict
-        :func:`dippas.report.anonymization_report` of input and output.
-    """
-
-    image: np.ndarray
-    edges: np.ndarray | None
-    params: dict
-    report: dict
-
-
-def inpaint_with_report(image: np.ndarray, fingerprint: np.ndarray | None = None, *,
-                        hole: int, reg: str, edges: bool, denoiser: str, progress=None,
-                        cancel=None) -> InpaintingOutput:
-    """Run the core's inpainting anonymization, then its report (one worker call).
-
-    Parameters
-    ----------
-    image : ndarray
-        uint8 or uint16 photo.
-    fingerprint : ndarray, optional
-        K for the attribution part of the report.
-    hole, reg, edges, denoiser
-        See :func:`dippas.inpainting.inpaint_anonymize_result`.
-    progress, cancel
-        Progress callback and cancel token of the core.
-    """
-    from dippas.inpainting import inpaint_anonymize_result
-    from dippas.report import anonymization_report
-
-    res = inpaint_anonymize_result(image, hole=hole, reg=reg, edges=edges, denoiser=denoiser,
-                                   progress=progress, cancel=cancel)
-    out = float255_to_dtype(res.image, image.dtype)
-    report = anonymization_report(image, out, fingerprint)
-    return InpaintingOutput(image=out, edges=res.edges, params=res.params, report=report)
-
-
-def format_report(report: dict) -> str:
-    """The report as a few lines of rich text for a label."""
-    text = f"PSNR {report['psnr']:.2f} dB · SSIM {report['ssim']:.4f}"
-    if "input" in report:
-        b, a = report["input"], report["output"]
-        text += (f"<br>NCC {b['ncc']:+.4f} → {a['ncc']:+.4f} · PCE {b['pce']:.1f} → "
-                 f"{a['pce']:.1f}<br>after: {'MATCH' if a['match'] else 'no match'}")
-    return text
 
 
 class InpaintingWidget(Container):
@@ -192,13 +137,11 @@ class InpaintingWidget(Container):
         self.run_btn.enabled = not running
         self.stop_btn.enabled = running
 
-    def _on_event(self, event: tuple) -> None:
+    def _on_event(self, event: TaskProgress) -> None:
         if self._closed:
             return
-        if event[0] == "progress":
-            done, total = event[1], event[2]
-            self.progress.max = max(int(total), 1)
-            self.progress.value = min(int(done), self.progress.max)
+        self.progress.max = max(int(event.total or 1), 1)
+        self.progress.value = min(int(event.done), self.progress.max)
 
     def _on_done(self, out: InpaintingOutput | None) -> None:
         if self._closed:
@@ -226,7 +169,7 @@ class InpaintingWidget(Container):
             else:
                 self.viewer.add_labels(mask, name=edge_name, opacity=0.4,
                                        metadata={"dippas_kind": "edge_mask"})
-        self.report.value = format_report(out.report)
+        self.report.value = "<br>".join(report_lines(out.report))
         notify_info(f"inpainting done: PSNR {out.report['psnr']:.2f} dB")
 
     def _on_error(self, exc: BaseException) -> None:

@@ -1,8 +1,8 @@
 """Dock widget: the DIPPAS deep-image-prior inversion, live.
 
-The inversion runs in a plain thread (:class:`~napari_dippas._tasks.CoreTask`
-over :func:`~napari_dippas._inversion_events.drive_inversion`; torch is slow
-inside napari's thread workers, DESIGN.md section 10) and reports through
+The inversion runs in a plain thread (:class:`~napari_dippas.workers.core_task.CoreTask`
+over :func:`~napari_dippas.workers.inversion.drive_inversion`; torch is slow
+inside napari's thread workers, docs/plugin.md) and reports through
 throttled events that a generator worker hands to the GUI thread:
 
 - progress about every 100 ms: the status line, the progress bar and the
@@ -38,10 +38,11 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from .._inversion_events import drive_inversion
+from ..workers.events import CellsProgress, RunProgress, RunStarted, SnapshotReady, WorkerEvent
+from ..workers.inversion import drive_inversion
 from .._layers import image_to_uint8
 from .._state import last_run
-from .._tasks import CoreTask, error_message
+from ..workers.core_task import CoreTask, error_message
 from ..run_layers import find_snapshot_layer, refresh_snapshot_layer, snapshot_layer_kwargs
 from ._common import (
     ClosedFlag,
@@ -99,7 +100,9 @@ def _cancel_all_on_quit() -> None:
 
 
 def _is_run(path: Path) -> bool:
-    return (path / "params.json").is_file()
+    from dippas.dip.store import is_run_folder
+
+    return is_run_folder(path)
 
 
 class InversionWidget(Container):
@@ -120,7 +123,7 @@ class InversionWidget(Container):
         from dippas.dip import PRESETS
         from dippas.dip.tiling import DEFAULT_TILE, MIN_SIDE
 
-        from .._devices import available_devices
+        from dippas.dip.device import available_devices
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
@@ -209,8 +212,11 @@ class InversionWidget(Container):
         str
             The name it is listed under.
         """
-        name = name or preset.name
-        self._presets[name] = preset.with_overrides(name=name)
+        from dippas.dip.presets import register_preset
+
+        registered = register_preset(preset, name)
+        name = registered.name
+        self._presets[name] = registered
         self.preset.reset_choices()
         if select:
             self.preset.value = name
@@ -289,8 +295,8 @@ class InversionWidget(Container):
     # ------------------------------------------------------------------ actions
     def run(self) -> None:
         """Start a new inversion of the chosen image into the run folder."""
-        from dippas.dip import get_preset
         from dippas.errors import DippasInputError
+        from dippas.jobs import DippasJob
 
         if self.running:
             return
@@ -305,15 +311,16 @@ class InversionWidget(Container):
                         "aware mode needs a fingerprint layer; choose one or switch to blind")
                 fingerprint = np.asarray(layer_by_name(self.viewer, self.fingerprint.value).data,
                                          dtype=np.float32)
-            preset = get_preset(self._presets[self.preset.value], max_iter=self.max_iter.value,
-                                stop_psnr=self.stop_psnr.value, save_psnr=self.save_psnr.value,
-                                seed=self.seed.value)
+            job = DippasJob(mode=self.mode.value, preset=self.preset.value,
+                            max_iter=self.max_iter.value, stop_psnr=self.stop_psnr.value,
+                            save_psnr=self.save_psnr.value, seed=self.seed.value,
+                            tile=int(self.tile_size.value), device=self.device.value)
+            job.prepare(image, fingerprint)
             run_dir = self._target_dir()
         except Exception as exc:
             notify_error(error_message(exc))
             return
-        create = {"image": image, "fingerprint": fingerprint, "preset": preset,
-                  "device": self.device.value, "tile": int(self.tile_size.value)}
+        create = {"job": job, "image": image, "fingerprint": fingerprint}
         self.curves.clear()
         self._run_path = str(run_dir)
         # the output layer exists before the first snapshot (adding a layer takes a moment)
@@ -364,18 +371,17 @@ class InversionWidget(Container):
 
         return RunStore(self._run_path)
 
-    def _on_event(self, event: tuple) -> None:
+    def _on_event(self, event: WorkerEvent) -> None:
         if self._closed:
             return
-        kind = event[0]
-        if kind == "progress":
-            self._on_progress(event[1], event[2])
-        elif kind == "snapshot":
-            self._on_snapshot(*event[1:])
-        elif kind == "cells":
-            self.status.value = f"computing cell statistics {event[1]}/{event[2]}"
-        elif kind == "started":
-            self._run_path = event[1]
+        if isinstance(event, RunProgress):
+            self._on_progress(event.info, event.history)
+        elif isinstance(event, SnapshotReady):
+            self._on_snapshot(event.tile, event.index, event.frame, event.iteration, event.psnr)
+        elif isinstance(event, CellsProgress):
+            self.status.value = f"computing cell statistics {event.done}/{event.total}"
+        elif isinstance(event, RunStarted):
+            self._run_path = event.run_dir
 
     def _on_progress(self, info: dict, history: dict) -> None:
         self.last_info = info

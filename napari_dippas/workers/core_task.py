@@ -3,7 +3,7 @@
 napari's thread workers run generators; the core reports through callbacks.
 :class:`CoreTask` bridges the two the way careamics-napari does: the core
 function runs in an ordinary ``threading.Thread`` (torch is not slowed down
-by the worker machinery, see DESIGN.md section 10), pushes events into a
+by the worker machinery, see docs/plugin.md), pushes events into a
 queue, and :meth:`CoreTask.events` is the generator that a napari
 ``GeneratorWorker`` runs, yielding the queued events to the GUI thread.
 Progress events are throttled (about every 100 ms) so the GUI is never
@@ -20,6 +20,8 @@ from typing import Any
 
 from dippas.progress import CancelToken, Throttle
 
+from .events import TaskProgress, WorkerEvent
+
 
 class CoreTask:
     """A core computation running in its own thread, observed through events.
@@ -35,7 +37,7 @@ class CoreTask:
         Minimum seconds between two progress events.
     emit_kw : str or None
         Name of a keyword through which ``fn`` receives :meth:`put`, to
-        queue its own event tuples (it then does its own throttling).
+        queue its own events (it then does its own throttling).
     """
 
     def __init__(self, fn: Callable, *args, progress_kw: str | None = "progress",
@@ -59,12 +61,11 @@ class CoreTask:
         except BaseException as exc:  # re-raised in the generator, on the worker thread
             self._error = exc
 
-    def _on_progress(self, *event) -> None:
-        final = len(event) >= 2 and event[1] is not None and event[0] == event[1]
-        if final or self._throttle():
-            self.put(("progress", *event))
+    def _on_progress(self, done: int, total: int | None = None) -> None:
+        if (total is not None and done == total) or self._throttle():
+            self.put(TaskProgress(int(done), None if total is None else int(total)))
 
-    def put(self, event: tuple) -> None:
+    def put(self, event: WorkerEvent) -> None:
         """Queue an event for the GUI, dropping it if the GUI has fallen far behind."""
         try:
             self._queue.put_nowait(event)
@@ -81,7 +82,7 @@ class CoreTask:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def events(self, poll: float = 0.05) -> Generator[tuple, None, Any]:
+    def events(self, poll: float = 0.05) -> Generator[WorkerEvent, None, Any]:
         """Start the thread and yield its events; return its result (raise its error)."""
         self._thread.start()
         while self._thread.is_alive() or not self._queue.empty():

@@ -1,23 +1,23 @@
 """Turn a DIPPAS run's per-iteration events into a few GUI events.
 
 :func:`drive_inversion` runs in the plain thread of a
-:class:`~napari_dippas._tasks.CoreTask` (no Qt here). It creates or opens
+:class:`~napari_dippas.workers.core_task.CoreTask` (no Qt here). It creates or opens
 the run, iterates :meth:`dippas.dip.DippasRun.events` and emits, through
 ``emit``:
 
-``("started", run_dir, n_tiles)``
+:class:`~.events.RunStarted`
     Once, when the run folder exists.
-``("progress", info, history)``
+:class:`~.events.RunProgress`
     At most every ``progress_interval`` seconds (and at the end of each
     tile): ``info`` is a dict of the last iteration (``iteration``,
     ``max_iter``, ``loss``, ``psnr``, ``gamma``, ``its_per_s``, ``n_saved``,
     ``tile``, ``tile_index``, ``n_tiles``, ``done``) and ``history`` a dict
     of arrays (``iteration``, ``psnr``, ``loss``, ``gamma``) of every
     iteration since the previous progress event, so curves miss nothing.
-``("snapshot", tile, index, frame, iteration, psnr)``
+:class:`~.events.SnapshotReady`
     The newest stored snapshot, at most every ``snapshot_interval`` seconds
     (and the last one of each tile): frames in between stay on disk only.
-``("cells", done, total)``
+:class:`~.events.CellsProgress`
     While the background stage finishes the cell statistics.
 
 It returns the run's :class:`~dippas.dip.RunSummary` (``cancelled`` is
@@ -32,7 +32,9 @@ from typing import Any
 
 from dippas.progress import CancelToken, Throttle
 
-Emit = Callable[[tuple], None]
+from .events import CellsProgress, RunProgress, RunStarted, SnapshotReady, WorkerEvent
+
+Emit = Callable[[WorkerEvent], None]
 
 _HISTORY = ("iteration", "psnr", "loss", "gamma")
 
@@ -73,14 +75,15 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
     run_dir : path
         The run folder.
     create : dict, optional
-        Arguments of :meth:`dippas.dip.DippasRun.create` after ``run_dir``
-        (``image``, ``fingerprint``, ``preset``, ``device``, ...). Without
-        it the run in ``run_dir`` is resumed.
+        ``job`` (a :class:`dippas.jobs.DippasJob`), ``image`` and
+        ``fingerprint``: a new run is made through the run store's
+        :func:`dippas.dip.runner.open_run`. Without it the run in ``run_dir``
+        is resumed.
     open_kwargs : dict, optional
         Arguments of :meth:`dippas.dip.DippasRun.open` (``device``,
         ``max_iter``, ``stop_psnr``) when resuming.
     emit : callable
-        Receives the event tuples described in the module docstring.
+        Receives the events described in the module docstring.
     cancel : CancelToken, optional
         Stop after the current iteration (the run is checkpointed).
     progress_interval, snapshot_interval : float
@@ -94,32 +97,33 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
 
     import numpy as np
     from dippas.dip import DippasRun
+    from dippas.dip.runner import open_run
 
     if create is not None:
-        create = dict(create)
-        run = DippasRun.create(run_dir, create.pop("image"), create.pop("fingerprint", None),
-                               **create)
+        job = create["job"]
+        image, k = job.prepare(create["image"], create.get("fingerprint"))
+        run = open_run(run_dir, image, k, job, resume=False)
     else:
         run = DippasRun.open(run_dir, **(open_kwargs or {}))
-    emit(("started", os.fspath(run.path), len(run.tiles)))
+    emit(RunStarted(os.fspath(run.path), len(run.tiles)))
 
     progress_due = Throttle(progress_interval)
     snapshot_due = Throttle(snapshot_interval)
     history = _History()
-    pending: tuple | None = None  # newest snapshot not yet sent
+    pending: SnapshotReady | None = None  # newest snapshot not yet sent
     last = None
     cells_due = Throttle(progress_interval)
 
     def flush(ev) -> None:
         nonlocal pending
-        emit(("progress", _info(ev), history.take()))
+        emit(RunProgress(_info(ev), history.take()))
         if pending is not None:
             emit(pending)
             pending = None
 
     def on_cells(done: int, total: int) -> None:
         if done >= total or cells_due():
-            emit(("cells", int(done), int(total)))
+            emit(CellsProgress(int(done), int(total)))
 
     t0 = time.perf_counter()
     iterations = 0
@@ -130,12 +134,12 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
             frame = ev.snapshot
             if frame is None:  # a tile's stand-in best snapshot: read it back from the store
                 frame = np.array(run.store.tile(ev.tile.name).snapshots[ev.snapshot_index])
-            pending = ("snapshot", ev.tile.name, int(ev.snapshot_index), frame,
-                       int(ev.iteration), float(ev.psnr))
+            pending = SnapshotReady(ev.tile.name, int(ev.snapshot_index), frame,
+                                    int(ev.iteration), float(ev.psnr))
         if ev.done:
             flush(ev)
         elif progress_due():
-            emit(("progress", _info(ev), history.take()))
+            emit(RunProgress(_info(ev), history.take()))
             if pending is not None and snapshot_due():
                 emit(pending)
                 pending = None
