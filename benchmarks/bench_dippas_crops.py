@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     from dippas.fingerprint import centre_crop
     from dippas.io import load_image
     from dippas.metrics import psnr, ssim
-    from dippas.run_assembly import RunAssembler
+    from dippas.assembly import RunAssembler
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crop", type=int, default=512)
