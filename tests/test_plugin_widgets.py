@@ -508,3 +508,19 @@ def test_inpainting_stop_and_bad_input(viewer, qtbot):
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
     assert _last_notification() == ("image is 6x6 pixels; inpainting with holes of 5 needs at "
                                     "least one period, 10x10")
+
+
+def test_curves_follow_the_napari_theme(viewer):
+    from matplotlib.colors import to_hex
+    from napari.utils.theme import get_theme
+
+    from napari_dippas.widgets.inversion import InversionWidget
+
+    w = InversionWidget(viewer)
+    for theme in ("dark", "light"):
+        viewer.theme = theme
+        t = get_theme(theme)
+        assert to_hex(w.curves.figure.get_facecolor()) == t.background.as_hex()
+        ax = w.curves.axes["psnr"]
+        assert to_hex(ax.get_facecolor()) == t.background.as_hex()
+        assert to_hex(ax.yaxis.label.get_color()) == t.text.as_hex()

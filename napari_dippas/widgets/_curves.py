@@ -110,6 +110,25 @@ class CurvesCanvas:
         return int(keep.sum())
 
     # ------------------------------------------------------------------ drawing
+    def apply_theme(self, theme: str) -> None:
+        """Draw in the colours of napari's theme ``theme`` (background, text, frames)."""
+        from napari.utils.theme import get_theme
+
+        t = get_theme(theme)
+        background, text = t.background.as_hex(), t.text.as_hex()
+        self.figure.set_facecolor(background)
+        for ax in self.axes.values():
+            ax.set_facecolor(background)
+            ax.tick_params(colors=text, which="both")
+            ax.yaxis.label.set_color(text)
+            ax.xaxis.label.set_color(text)
+            ax.title.set_color(text)
+            for spine in ax.spines.values():
+                spine.set_color(text)
+        self.lines["loss"].set_color(t.highlight.as_hex() if theme == "dark" else "tab:gray")
+        self.theme = theme
+        self.request_redraw()
+
     def request_redraw(self) -> None:
         """Redraw soon (at most once per interval)."""
         if not self._timer.isActive():

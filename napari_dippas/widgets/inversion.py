@@ -166,6 +166,8 @@ class InversionWidget(Container):
                      self.run_dir,
                      buttons, self.progress, self.status])
         self.curves = CurvesCanvas()
+        self.curves.apply_theme(self.viewer.theme)
+        self.viewer.events.theme.connect(lambda _e: self.curves.apply_theme(self.viewer.theme))
         self.native.layout().addWidget(self.curves.widget)
         self._load_preset(self.preset.value)
 
