@@ -177,3 +177,64 @@ def test_api_and_evaluation_build_the_same_job():
     (setting,) = expand_settings(["dippas-blind"])
     params = method_params("dippas", blind=True)
     assert job_of(setting) == DippasJob.from_dict({k: v for k, v in params.items() if k != "sigma"})
+
+
+@pytest.fixture(scope="module")
+def finished_run(photos, tmp_path_factory):
+    a, _, _ = photos
+    d = tmp_path_factory.mktemp("finished")
+    assert _anonymize(a, "-o", d / "a.png", "--blind", "--run", d / "run") == 0
+    return d / "run"
+
+
+def _damage_snapshots(run):
+    p = run / "tiles" / "0_0" / "snapshots.npy"
+    p.write_bytes(p.read_bytes()[:100])
+
+
+def _damage_shape(run):
+    import json
+
+    p = json.loads((run / "params.json").read_text())
+    p["image_shape"] = [10 ** 9, 5, 3]
+    (run / "params.json").write_text(json.dumps(p))
+
+
+def _damage_tile(run):
+    import json
+
+    p = json.loads((run / "params.json").read_text())
+    p["tiles"][0]["h"] = "x"
+    (run / "params.json").write_text(json.dumps(p))
+
+
+def _damage_cells(run):
+    cells = np.lib.format.open_memmap(run / "tiles" / "0_0" / "cells.npy", mode="r+")
+    cells[:] = np.nan
+    cells.flush()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_damage_snapshots, "snapshots.npy: damaged"),
+    (_damage_shape, "bad image_shape"),
+    (_damage_tile, "bad tile"),
+    (_damage_cells, "NaN or infinite"),
+])
+def test_a_damaged_run_folder_is_one_line_and_exit_2(finished_run, tmp_path, capsys, damage, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    damage(run)
+    out = tmp_path / "out.png"
+    assert main(["assemble", str(run), "-o", str(out), "-B", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_anonymize_warns_when_the_inversion_stopped_too_early(photos, tmp_path, capsys):
+    a, _, _ = photos
+    assert main(["anonymize", str(a), "-o", str(tmp_path / "x.png"), "--blind", "--max-iter", "3",
+                 "--device", "cpu", "-B", "16"]) == 0
+    assert "raise --max-iter" in capsys.readouterr().err

@@ -120,6 +120,9 @@ class Assembler:
         self.snapshots = snapshots
         # An in-memory copy: cells of a live run may be a memory map that grows.
         self.cells = np.array(cells_arr[:n], dtype=np.float64, order="C", copy=True)
+        if not np.isfinite(self.cells).all():
+            raise DippasInputError("cell statistics hold NaN or infinite values: the run is damaged; "
+                                   "recompute them (dippas.dip.DippasRun.catch_up_cells) or invert again")
         self.psnr = p[:n].copy()
         self.cell_size = c
         self.image_shape = (h, w)

@@ -328,7 +328,7 @@ class TileStore:
 
     def _frames(self, name: str) -> int:
         path = self.path / name
-        return valid_frame_count(path) if path.exists() else 0
+        return _readable(path, valid_frame_count) if path.exists() else 0
 
     @property
     def n_snapshots(self) -> int:
@@ -347,7 +347,7 @@ class TileStore:
         path = self.path / SNAPSHOTS
         if not path.exists():
             return np.empty((0, self.geometry.h, self.geometry.w, 3), np.uint8)
-        return open_frames(path, self.n_snapshots)
+        return _readable(path, open_frames, self.n_snapshots)
 
     @property
     def table(self) -> dict[str, np.ndarray]:
@@ -363,7 +363,7 @@ class TileStore:
         if not path.exists():
             grid = cells_grid(self.geometry, self.cell) if self.cell else (0, 0)
             return np.empty((0, 3, *grid), np.float64)
-        return open_frames(path, self.n_snapshots)
+        return _readable(path, open_frames, self.n_snapshots)
 
     @property
     def history(self) -> dict[str, np.ndarray]:
@@ -542,3 +542,11 @@ def _checked_tiles(path: Path, params: dict) -> list[TileGeometry]:
             raise DippasInputError(f"{path / PARAMS}: bad tile {t!r}")
         tiles.append(g)
     return tiles
+
+
+def _readable(path: Path, read, *args):
+    """``read(path, *args)``, with a damaged file as a one-line :class:`DippasInputError`."""
+    try:
+        return read(path, *args)
+    except (OSError, ValueError, IndexError) as exc:
+        raise DippasInputError(f"{path}: damaged ({str(exc).splitlines()[0]})") from None
