@@ -470,3 +470,24 @@ def test_assemble_tiles_equals_per_tile_assembly():
         np.testing.assert_array_equal(r.image, a.assemble(8, 2, 31.0).image)
         h, w = r.image.shape[:2]
         np.testing.assert_array_equal(image[y0:y0 + h, x0:x0 + w], r.image)
+
+
+def test_min_abs_rule_orders_by_magnitude_and_is_the_papers_whole_l1_choice():
+    from dippas.jobs import DippasJob, assembly_rule
+
+    v = np.array([0.01, -0.3, -0.005, np.nan, 0.2, -0.01])
+    assert order_candidates(v, "min-abs").tolist() == [2, 0, 5, 4, 1, 3]  # ties: lowest index
+    assert order_candidates(v).tolist() == [2, 5, 1, 0, 4, 3]            # the paper's rank
+    with pytest.raises(DippasInputError, match="unknown ordering rule"):
+        order_candidates(v, "max")
+    rng = np.random.default_rng(5)
+    snaps = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    cells = np.zeros((4, 3, 1, 1))
+    cells[:, 0, 0, 0] = [0.01, -0.3, -0.5, 0.2]
+    cells[:, 1:, 0, 0] = 1.0
+    # the paper's no-post-processing case (§5.3): minimum |NCC| among the candidates
+    res = assemble(snaps, cells, np.full(4, 35.0), 8, "whole", 1, 30.0, rule="min-abs")
+    assert res.selection[0, 0, 0] == 0
+    assert assembly_rule("paper", "whole", 1) == "min-abs"
+    assert assembly_rule("paper", 64, 10) == "rank" and assembly_rule("min-abs", 64, 10) == "min-abs"
+    assert DippasJob(block_size="whole", blocks=1).assembly_rule() == "min-abs"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dippas.dtype import as_rgb_uint8
+from dippas.jobs import DippasJob, assembly_rule
 
 #: Heatmap sources of the assembler widget.
 SNAPSHOT = "snapshot"

@@ -49,6 +49,7 @@ from .assembly.geometry import (
     DEFAULT_PSNR_THRESHOLD,
     WHOLE,
     check_block_size,
+    is_whole,
 )
 from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
@@ -60,6 +61,8 @@ __all__ = ["DIPPAS_MODES", "DippasJob", "InpaintingJob", "Job", "check_mode", "j
 
 #: The DIPPAS injection modes.
 DIPPAS_MODES = ("aware", "blind")
+#: The assembly rules of :class:`DippasJob` (see its ``rule``).
+ASSEMBLY_RULES = ("paper", "min-abs")
 
 ProgressFunc = Callable[[int, int], None]
 
@@ -77,6 +80,18 @@ def check_mode(mode: str, has_fingerprint: bool) -> None:
         raise DippasInputError("give a fingerprint (PRNU-aware) or --blind, not both")
     if mode == "aware" and not has_fingerprint:
         raise DippasInputError("DIPPAS needs --fingerprint K (PRNU-aware) or --blind")
+
+
+def assembly_rule(rule: str, block_size: int | str, blocks: int) -> str:
+    """The ordering rule (:mod:`dippas.assembly.ranking`) of a job's ``rule`` for B and L.
+
+    ``'paper'`` ranks blocks by the paper's ordering, except one block over the
+    whole image with L = 1, where the paper takes the snapshot of minimum
+    ``|NCC|``; ``'min-abs'`` is the minimum ``|NCC|`` everywhere.
+    """
+    if rule == "min-abs" or (is_whole(block_size) and int(blocks) == 1):
+        return "min-abs"
+    return "rank"
 
 
 def _positive_int(name: str, value: Any, *, optional: bool = False) -> None:
@@ -153,6 +168,13 @@ class DippasJob(_JobDict):
     psnr_threshold : float or None
         τ_PSNR: only snapshots at least this good are candidates (None: every
         stored snapshot).
+    rule : {'paper', 'min-abs'}
+        Which candidates of a block are averaged. ``'paper'``: the paper's
+        ordering (negative NCCs closest to zero first, then the smallest
+        non-negative ones), and with one block over the whole image and
+        L = 1 the snapshot of minimum ``|NCC|`` (the paper's no-post-processing
+        case, §5.3). ``'min-abs'``: the candidates of minimum ``|NCC|`` for
+        every block, which aims the output's NCC at zero rather than below it.
     device : {'auto', 'cpu', 'cuda', 'mps'}
         Where the inversion runs (not part of what defines a run).
     """
@@ -172,6 +194,7 @@ class DippasJob(_JobDict):
     block_size: int | str = DEFAULT_BLOCK_SIZE
     blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
+    rule: str = "paper"
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -183,6 +206,8 @@ class DippasJob(_JobDict):
         _positive_int("tile", self.tile)
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
+        if self.rule not in ASSEMBLY_RULES:
+            raise DippasInputError(f"unknown assembly rule {self.rule!r}; use one of {', '.join(ASSEMBLY_RULES)}")
         block = WHOLE if self.block_size is None else self.block_size
         object.__setattr__(self, "block_size", check_block_size(block, self.cell))
         self.preset_parameters()  # validates the preset name and its overrides
@@ -191,6 +216,10 @@ class DippasJob(_JobDict):
     def cell(self) -> int:
         """Cell side of the run's statistics (the block size is a multiple of it)."""
         return get_preset(self.preset).cell
+
+    def assembly_rule(self) -> str:
+        """The ordering rule of :mod:`dippas.assembly.ranking` this job's assembly uses."""
+        return assembly_rule(self.rule, self.block_size, self.blocks)
 
     def preset_parameters(self) -> Preset:
         """The preset with this job's overrides applied (validated)."""
@@ -293,7 +322,8 @@ class DippasJob(_JobDict):
         """Assemble a run folder with this job's B, L and τ (a :class:`~dippas.assembly.RunAssembly`)."""
         from .assembly import RunAssembler
 
-        return RunAssembler(run_dir).assemble(self.block_size, self.blocks, self.psnr_threshold)
+        return RunAssembler(run_dir).assemble(self.block_size, self.blocks, self.psnr_threshold,
+                                              self.assembly_rule())
 
     def run(self, image: np.ndarray, fingerprint: np.ndarray | None = None,
             run_dir: str | os.PathLike | None = None, *, progress: ProgressFunc | None = None,

@@ -218,7 +218,8 @@ class Assembler:
 
     def assemble(self, block_size: BlockSize = DEFAULT_BLOCK_SIZE,
                  blocks: int = DEFAULT_BLOCKS,
-                 psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD) -> AssemblyResult:
+                 psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
+                 rule: str = "rank") -> AssemblyResult:
         """Assemble the anonymized image.
 
         Parameters
@@ -231,6 +232,9 @@ class Assembler:
         psnr_threshold : float or None
             tau_PSNR in dB; None keeps every snapshot. If no snapshot reaches
             it, the snapshots at the best PSNR are used.
+        rule : {'rank', 'min-abs'}
+            Ordering of the candidates of a block (:mod:`dippas.assembly.ranking`):
+            the paper's rank (below), or increasing ``|NCC|``.
 
         Returns
         -------
@@ -253,7 +257,7 @@ class Assembler:
         bm = self._block_ncc_bm(block_size)
         cand = self.candidates(psnr_threshold)
         ncc_c = bm if cand.shape[0] == bm.shape[2] else np.ascontiguousarray(bm[:, :, cand])
-        order = order_blocks_blockmajor(ncc_c, n_avg)
+        order = order_blocks_blockmajor(ncc_c, n_avg, rule)
         k = order.shape[2]
         selection = np.full(order.shape[:2] + (n_avg,), -1, dtype=np.int64)
         selection[:, :, :k] = cand[order]
@@ -268,6 +272,7 @@ class Assembler:
             "cell_size": self.cell_size,
             "n_snapshots": self.n_snapshots,
             "n_candidates": int(cand.shape[0]),
+            "rule": rule,
         }
         return AssemblyResult(image=image, selection=selection, block_ncc=chosen,
                               block_size=shape, params=params, candidates=cand)
@@ -275,17 +280,18 @@ class Assembler:
 
 def assemble(snapshots: Any, cells: Any, psnr: Any, cell_size: int,
              block_size: BlockSize = DEFAULT_BLOCK_SIZE, blocks: int = DEFAULT_BLOCKS,
-             psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD) -> AssemblyResult:
+             psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD, rule: str = "rank") -> AssemblyResult:
     """One-shot block assembly: ``Assembler(...).assemble(...)``.
 
     See :class:`Assembler` and :meth:`Assembler.assemble`.
     """
-    return Assembler(snapshots, cells, psnr, cell_size).assemble(block_size, blocks, psnr_threshold)
+    return Assembler(snapshots, cells, psnr, cell_size).assemble(block_size, blocks, psnr_threshold, rule)
 
 
 def assemble_tiles(tiles: Sequence[tuple[int, int, Assembler]], shape: tuple[int, ...],
                    block_size: BlockSize = DEFAULT_BLOCK_SIZE, blocks: int = DEFAULT_BLOCKS,
-                   psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD) -> tuple[np.ndarray, list[AssemblyResult]]:
+                   psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
+                   rule: str = "rank") -> tuple[np.ndarray, list[AssemblyResult]]:
     """Assemble every tile of a tiled run with the same B, L, tau, then stitch.
 
     Parameters
@@ -301,6 +307,6 @@ def assemble_tiles(tiles: Sequence[tuple[int, int, Assembler]], shape: tuple[int
     results : list of AssemblyResult
         One per tile, in the order given.
     """
-    results = [a.assemble(block_size, blocks, psnr_threshold) for _, _, a in tiles]
+    results = [a.assemble(block_size, blocks, psnr_threshold, rule) for _, _, a in tiles]
     image = stitch([(y0, x0, r.image) for (y0, x0, _), r in zip(tiles, results)], shape)
     return image, results

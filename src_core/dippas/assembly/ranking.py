@@ -1,4 +1,16 @@
-"""The paper's ordering rule of candidate blocks (Numba kernels that call each other)."""
+"""Ordering rules of candidate blocks (Numba kernels that call each other).
+
+Two rules, chosen by ``signed``:
+
+- ``'rank'`` (``signed=True``): the paper's ordering (§3.3 step 2):
+  negatives by increasing ``|x|``, then non-negatives increasing, then NaN.
+  It prefers a negative NCC to a smaller positive one, so averaged blocks
+  keep a negative bias.
+- ``'min-abs'`` (``signed=False``): by increasing ``|x|`` whatever the sign,
+  then NaN: the candidates closest to zero, which targets an NCC of zero.
+  With one block over the whole image and L = 1 it is the paper's
+  no-post-processing selection (§5.3: the snapshot of minimum ``|NCC|``).
+"""
 
 from __future__ import annotations
 
@@ -36,14 +48,31 @@ _NONNEG_BIT = np.uint64(1 << 63)
 _NAN_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
+#: The ordering rules (see the module docstring).
+RULES = ("rank", "min-abs")
+
+
+def check_rule(rule: str) -> bool:
+    """``True`` for the signed rule ``'rank'``, ``False`` for ``'min-abs'``.
+
+    Raises
+    ------
+    DippasInputError
+    """
+    if rule not in RULES:
+        raise DippasInputError(f"unknown ordering rule {rule!r}; use one of {', '.join(RULES)}")
+    return rule == "rank"
+
+
 @nb.njit(cache=True, nogil=True)
-def _rank_keys(v, keys):
+def _rank_keys(v, keys, signed):
     """Integer rank keys: sorting them (stably) gives the assembly order.
 
     The key of a non-NaN value is the IEEE-754 bit pattern of ``|x|``, which
     orders like ``|x|`` as an unsigned integer and stays below ``2**63``;
     the top bit is set for ``x >= 0`` (so every negative comes first), and
     NaN gets the largest key. This is :func:`rank_key` packed in 64 bits.
+    Unsigned (``signed`` False), the top bit is never set: order by ``|x|``.
     """
     mag = np.empty(v.shape[0], dtype=np.float64)
     for i in range(v.shape[0]):
@@ -51,7 +80,7 @@ def _rank_keys(v, keys):
     bits = mag.view(np.uint64)
     for i in range(v.shape[0]):
         x = v[i]
-        if x < 0.0:
+        if x < 0.0 or (x >= 0.0 and not signed):
             keys[i] = bits[i]
         elif x >= 0.0:
             keys[i] = bits[i] | _NONNEG_BIT
@@ -61,7 +90,7 @@ def _rank_keys(v, keys):
 
 
 @nb.njit(cache=True, nogil=True)
-def _order_into(v, out):
+def _order_into(v, out, signed):
     """Write into ``out`` the positions of ``v`` in the assembly order.
 
     Stable: equal values keep their order in ``v``. ``out`` may be shorter
@@ -72,7 +101,7 @@ def _order_into(v, out):
     k = out.shape[0]
     if k == 0:
         return out
-    keys = _rank_keys(v, np.empty(n, dtype=np.uint64))
+    keys = _rank_keys(v, np.empty(n, dtype=np.uint64), signed)
     if k >= n:
         order = np.argsort(keys, kind="mergesort")
         for t in range(n):
@@ -102,16 +131,16 @@ def _order_into(v, out):
 
 
 @nb.njit(cache=True, nogil=True)
-def _order_blocks_kernel(ncc, out):
+def _order_blocks_kernel(ncc, out, signed):
     """Per-block ordering: ``ncc`` (nby, nbx, M'), ``out`` (nby, nbx, K)."""
     nby, nbx, _ = ncc.shape
     for by in range(nby):
         for bx in range(nbx):
-            _order_into(ncc[by, bx], out[by, bx])
+            _order_into(ncc[by, bx], out[by, bx], signed)
     return out
 
 
-def order_candidates(ncc_values: np.ndarray) -> np.ndarray:
+def order_candidates(ncc_values: np.ndarray, rule: str = "rank") -> np.ndarray:
     """Positions of the candidates of one block, in assembly order.
 
     Parameters
@@ -125,13 +154,15 @@ def order_candidates(ncc_values: np.ndarray) -> np.ndarray:
     ndarray of int64, shape (M',)
         Negatives by increasing ``|x|``, then non-negatives increasing, then
         NaN; ties keep their input order (lowest snapshot index first).
-        Same order as sorting by ``(rank_key(x), position)``.
+        Same order as sorting by ``(rank_key(x), position)``. With
+        ``rule='min-abs'``: by increasing ``|x|``, then NaN.
     """
+    signed = check_rule(rule)
     v = np.ascontiguousarray(ncc_values, dtype=np.float64).reshape(-1)
-    return _order_into(v, np.empty(v.shape[0], dtype=np.int64))
+    return _order_into(v, np.empty(v.shape[0], dtype=np.int64), signed)
 
 
-def order_blocks(block_ncc: np.ndarray, limit: int | None = None) -> np.ndarray:
+def order_blocks(block_ncc: np.ndarray, limit: int | None = None, rule: str = "rank") -> np.ndarray:
     """Assembly order of the candidates of every block.
 
     Parameters
@@ -140,6 +171,8 @@ def order_blocks(block_ncc: np.ndarray, limit: int | None = None) -> np.ndarray:
         NCC of each candidate on each block (:func:`block_ncc_from_cells`).
     limit : int, optional
         Keep only the first ``limit`` positions of each block.
+    rule : {'rank', 'min-abs'}
+        The ordering rule (module docstring).
 
     Returns
     -------
@@ -151,11 +184,13 @@ def order_blocks(block_ncc: np.ndarray, limit: int | None = None) -> np.ndarray:
     if arr.ndim != 3:
         raise DippasInputError(f"block NCC must have shape (M, nby, nbx), got {arr.shape}")
     bm = np.ascontiguousarray(np.moveaxis(arr, 0, 2))
-    return order_blocks_blockmajor(bm, limit)
+    return order_blocks_blockmajor(bm, limit, rule)
 
 
-def order_blocks_blockmajor(bm: np.ndarray, limit: int | None) -> np.ndarray:
+def order_blocks_blockmajor(bm: np.ndarray, limit: int | None, rule: str = "rank") -> np.ndarray:
+    """:func:`order_blocks` on block-major NCC ``(nby, nbx, M')``, C-contiguous float64."""
+    signed = check_rule(rule)
     m = bm.shape[2]
     k = m if limit is None else max(0, min(int(limit), m))
     out = np.empty(bm.shape[:2] + (k,), dtype=np.int64)
-    return _order_blocks_kernel(bm, out)
+    return _order_blocks_kernel(bm, out, signed)

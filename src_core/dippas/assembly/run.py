@@ -112,7 +112,8 @@ class RunAssembler:
         self._assemblers.clear()
 
     def assemble(self, block_size: BlockSize = DEFAULT_BLOCK_SIZE, blocks: int = DEFAULT_BLOCKS,
-                 psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD) -> RunAssembly:
+                 psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
+                 rule: str = "rank") -> RunAssembly:
         """Assemble every tile with the same B, L and τ, and stitch.
 
         Parameters
@@ -127,9 +128,10 @@ class RunAssembler:
             reaches it, the best-PSNR snapshots are used.
         """
         tiles = [(g.y0, g.x0, self.assembler(g.name)) for g in self.store.tiles]
-        image, results = assemble_tiles(tiles, self.image_shape, block_size, blocks, psnr_threshold)
+        image, results = assemble_tiles(tiles, self.image_shape, block_size, blocks, psnr_threshold,
+                                        rule)
         params = {"block_size": WHOLE if is_whole(block_size) else int(block_size),
-                  "blocks": int(blocks), "psnr_threshold": psnr_threshold,
+                  "blocks": int(blocks), "psnr_threshold": psnr_threshold, "rule": rule,
                   "psnr_fallback": any(r.params.get("psnr_fallback", False) for r in results)}
         return RunAssembly(image=image, tiles=results, params=params)
 
@@ -139,9 +141,10 @@ class RunAssembler:
 
 
 def assemble_run(run_dir: str | os.PathLike, block_size: BlockSize = DEFAULT_BLOCK_SIZE,
-                 blocks: int = DEFAULT_BLOCKS, psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD) -> np.ndarray:
+                 blocks: int = DEFAULT_BLOCKS, psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
+                 rule: str = "rank") -> np.ndarray:
     """Assemble a run folder into the anonymized uint8 ``(H, W, 3)`` image.
 
     See :meth:`RunAssembler.assemble` for the parameters.
     """
-    return RunAssembler(run_dir).assemble(block_size, blocks, psnr_threshold).image
+    return RunAssembler(run_dir).assemble(block_size, blocks, psnr_threshold, rule).image

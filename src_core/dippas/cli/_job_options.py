@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..jobs import DippasJob, InpaintingJob
+from ..jobs import ASSEMBLY_RULES, DippasJob, InpaintingJob
 
 #: The defaults, for the help texts.
 _DIPPAS = DippasJob()
@@ -70,6 +70,10 @@ def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--psnr-threshold", type=positive_float, default=None, metavar="DB",
                    help="only snapshots with at least this PSNR are candidates (default: every "
                    "stored snapshot); if none reaches it, the best-PSNR ones are used")
+    g.add_argument("--rule", choices=ASSEMBLY_RULES, default=None,
+                   help="which blocks are averaged: the paper's ordering (negatives closest to "
+                   "zero first; with -B whole -L 1 the snapshot of minimum |NCC|), or min-abs "
+                   f"(minimum |NCC| everywhere, aims the NCC at zero) (default {_DIPPAS.rule})")
 
 
 def add_dippas_arguments(g: argparse._ArgumentGroup, *, blind_help: str, device_help: str) -> None:
@@ -99,7 +103,7 @@ def _given(args: argparse.Namespace, names) -> dict:
 
 #: The DippasJob fields that have a command-line option of the same name.
 DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "seed", "tile",
-                        "device", "block_size", "blocks", "psnr_threshold")
+                        "device", "block_size", "blocks", "psnr_threshold", "rule")
 
 
 def dippas_options(args: argparse.Namespace) -> dict:

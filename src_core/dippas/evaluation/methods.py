@@ -120,6 +120,14 @@ def _parse_hole(text: str, name: str) -> int:
     return v
 
 
+def _parse_rule(text: str, name: str) -> str:
+    from ..jobs import ASSEMBLY_RULES
+
+    if text not in ASSEMBLY_RULES:
+        raise DippasInputError(f"{name} must be one of {', '.join(ASSEMBLY_RULES)}, got {text!r}")
+    return text
+
+
 def _parse_preset(text: str, name: str) -> str:
     from ..dip.presets import get_preset
 
@@ -145,8 +153,10 @@ class Param:
     help : str
         One-line description.
     assembly : bool
-        True for DIPPAS assembly parameters (``B``, ``L``, ``tau``): they do
-        not change the inversion, and are always shown in setting labels.
+        True for DIPPAS assembly parameters (``B``, ``L``, ``tau``, ``rule``):
+        they do not change the inversion.
+    shown : bool
+        Always shown in setting labels (otherwise only when not the default).
     """
 
     name: str
@@ -154,6 +164,7 @@ class Param:
     default: Any
     help: str
     assembly: bool = False
+    shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,10 +200,14 @@ _DIPPAS_PARAMS = (
           "iteration cap of the inversion (none: the preset's)"),
     Param("seed", lambda t, n: _parse_int(t, n, minimum=0), _DIPPAS.seed, "random seed of the inversion"),
     Param("B", _parse_block, _DIPPAS.block_size, "assembly block side in pixels, or 'whole'",
-          assembly=True),
-    Param("L", _parse_int, _DIPPAS.blocks, "number of best blocks averaged", assembly=True),
+          assembly=True, shown=True),
+    Param("L", _parse_int, _DIPPAS.blocks, "number of best blocks averaged", assembly=True, shown=True),
     Param("tau", _parse_optional_float, _DIPPAS.psnr_threshold,
-          "snapshot PSNR threshold tau_PSNR in dB (none: every stored snapshot)", assembly=True),
+          "snapshot PSNR threshold tau_PSNR in dB (none: every stored snapshot)", assembly=True,
+          shown=True),
+    Param("rule", _parse_rule, _DIPPAS.rule,
+          "block choice: paper (the paper's ordering; min |NCC| for B=whole,L=1) or min-abs",
+          assembly=True),
 )
 
 #: The methods, by name.
@@ -248,9 +263,9 @@ class Setting:
 
     @property
     def label(self) -> str:
-        """Short readable name: the method, non-default parameters and DIPPAS assembly ones."""
+        """Short readable name: the method, non-default parameters and DIPPAS B, L and tau."""
         m = get_method(self.method)
-        shown = [(k, v) for (k, v), p in zip(self.params, m.params) if p.assembly or v != p.default]
+        shown = [(k, v) for (k, v), p in zip(self.params, m.params) if p.shown or v != p.default]
         if not shown:
             return self.method
         return f"{self.method}:" + ",".join(f"{k}={format_value(v)}" for k, v in shown)
@@ -475,7 +490,8 @@ def job_of(setting: Setting, device: str = "auto") -> DippasJob | InpaintingJob 
     if get_method(setting.method).is_dippas:
         mode = "blind" if setting.method == "dippas-blind" else "aware"
         return DippasJob(mode=mode, preset=p["preset"], max_iter=p["max_iter"], seed=p["seed"],
-                         block_size=p["B"], blocks=p["L"], psnr_threshold=p["tau"], device=device)
+                         block_size=p["B"], blocks=p["L"], psnr_threshold=p["tau"], rule=p["rule"],
+                         device=device)
     return None
 
 
