@@ -238,3 +238,22 @@ def test_anonymize_warns_when_the_inversion_stopped_too_early(photos, tmp_path, 
     assert main(["anonymize", str(a), "-o", str(tmp_path / "x.png"), "--blind", "--max-iter", "3",
                  "--device", "cpu", "-B", "16"]) == 0
     assert "raise --max-iter" in capsys.readouterr().err
+
+
+def test_seeds_differ_between_photos_and_repeat_for_one():
+    from dippas.dip.runner import content_seed, tile_seed
+    from dippas.dip.tiling import TileGeometry
+    from dippas.samples import camera_sample
+
+    a, _ = camera_sample(64)
+    b = a.copy()
+    b[0, 0, 0] ^= 1  # one bit in one pixel
+    job = DippasJob()
+    assert job.seed is None
+    assert job.for_image(a).seed == job.for_image(a.copy()).seed == content_seed(a)
+    assert job.for_image(b).seed != job.for_image(a).seed
+    assert DippasJob(seed=7).for_image(a).seed == 7  # an explicit seed is kept
+    tiles = [TileGeometry(ty, tx, 0, 0, 8, 8, 16, 16) for ty in range(3) for tx in range(3)]
+    seeds = [tile_seed(1234, g) for g in tiles]
+    assert seeds[0] == 1234 and len(set(seeds)) == len(seeds)
+    assert seeds == [tile_seed(1234, g) for g in tiles]

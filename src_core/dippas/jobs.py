@@ -157,8 +157,10 @@ class DippasJob(_JobDict):
     max_iter, stop_psnr, save_psnr, lr : optional
         Override the preset's iteration cap, stop PSNR (dB), save PSNR (dB)
         and learning rate; ``None`` keeps the preset's.
-    seed : int
-        Seed of the network initialisation, ``z`` and the noise.
+    seed : int or None
+        Seed of the network initialisation, ``z`` and the noise; None (the
+        default) derives it from the photo's pixels, so that no two photos
+        share a starting point while one photo always gets the same output.
     tile : int
         Tile side for images larger than it.
     block_size : int or 'whole'
@@ -189,7 +191,7 @@ class DippasJob(_JobDict):
     stop_psnr: float | None = None
     save_psnr: float | None = None
     lr: float | None = None
-    seed: int = 0
+    seed: int | None = None
     tile: int = DEFAULT_TILE
     block_size: int | str = DEFAULT_BLOCK_SIZE
     blocks: int = DEFAULT_BLOCKS
@@ -201,7 +203,8 @@ class DippasJob(_JobDict):
         if self.mode not in DIPPAS_MODES:
             raise DippasInputError(f"unknown DIPPAS mode {self.mode!r}; use aware or blind")
         object.__setattr__(self, "device", check_device_name(self.device))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if self.seed is not None and (isinstance(self.seed, bool) or self.seed < 0
+                                      or not isinstance(self.seed, (int, np.integer))):
             raise DippasInputError(f"seed must be a non-negative integer, got {self.seed!r}")
         _positive_int("tile", self.tile)
         _positive_int("blocks (L)", self.blocks)
@@ -225,8 +228,17 @@ class DippasJob(_JobDict):
         """The preset with this job's overrides applied (validated)."""
         return get_preset(self.preset, **{k: getattr(self, k) for k in OVERRIDABLE})
 
+    def for_image(self, image: np.ndarray) -> DippasJob:
+        """This job with its seed resolved for ``image`` (as :meth:`prepare` returns it)."""
+        from .dip.runner import content_seed
+
+        return self if self.seed is not None else self.replace(seed=content_seed(image))
+
     def run_identity(self) -> dict:
-        """The resolved values of :attr:`RUN_IDENTITY`, as ``params.json`` records them."""
+        """The resolved values of :attr:`RUN_IDENTITY`, as ``params.json`` records them.
+
+        Call it on a job whose seed is resolved (:meth:`for_image`).
+        """
         p = self.preset_parameters()
         return {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
                 "lr": p.lr, "tile": int(self.tile)}
@@ -261,7 +273,7 @@ class DippasJob(_JobDict):
 
         img, k = self.prepare(image, fingerprint)
         if is_run_folder(run_dir):
-            RunStore(run_dir).check_matches(img, k, self.run_identity())
+            RunStore(run_dir).check_matches(img, k, self.for_image(img).run_identity())
         else:
             check_run_dir(run_dir, resume=False)
 

@@ -52,7 +52,8 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"Adam learning rate (default: the preset's, {p.lr:g})")
     g.add_argument("--seed", type=_seed, default=None, metavar="N",
-                   help=f"random seed (default {_DIPPAS.seed})")
+                   help="random seed (default: derived from the photo's pixels, so photos share "
+                   "no starting point)")
     g.add_argument("--tile", type=positive_int, default=None, metavar="PX",
                    help=f"tile side for large images (default {_DIPPAS.tile})")
     g.add_argument("--device", choices=DEVICE_CHOICES, default=None, help=device_help)

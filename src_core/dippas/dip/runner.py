@@ -108,6 +108,31 @@ class RunSummary:
         return self.tiles_done == self.n_tiles and self.cells == self.snapshots
 
 
+def tile_seed(seed: int, g: TileGeometry) -> int:
+    """The seed of one tile: the run's for tile 0_0, a mix of it and the position for the others.
+
+    So no two tiles of a photo start from the same ``z`` and weights.
+    """
+    if g.ty == 0 and g.tx == 0:
+        return int(seed)
+    x = (int(seed) * 0x9E3779B97F4A7C15 + (g.ty << 20 | g.tx) * 0xD1B54A32D192ED03) & (2**64 - 1)
+    return int(x >> 33)
+
+
+def content_seed(image: np.ndarray) -> int:
+    """A seed derived from the pixels: it differs between photos and repeats for the same one.
+
+    Runs then share no common ``z`` or initial weights, a structure that could
+    otherwise link the outputs of one anonymizer to each other.
+    """
+    import hashlib
+
+    arr = np.ascontiguousarray(image)
+    h = hashlib.sha256(f"{arr.shape}{arr.dtype}".encode())
+    h.update(arr.tobytes())
+    return int.from_bytes(h.digest()[:4], "little") & 0x7FFF_FFFF
+
+
 def check_run_dir(path: str | os.PathLike, resume: bool) -> Path:
     """Refuse run folders that would mix two runs or write over files.
 
@@ -323,7 +348,8 @@ class DippasRun:
                 or (psnr is not None and psnr > self.preset.stop_psnr))
 
     def _engine(self, image: np.ndarray, pattern: np.ndarray, g: TileGeometry) -> Inversion:
-        return Inversion(image[g.slices], pattern[g.slices], self.preset, device=self.device,
+        preset = self.preset.with_overrides(seed=tile_seed(self.preset.seed, g))
+        return Inversion(image[g.slices], pattern[g.slices], preset, device=self.device,
                          bf16=self.bf16, channels_last=self.channels_last,
                          network_factory=self.network_factory)
 
@@ -587,6 +613,7 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
         one with ``resume=False``; nothing is written then.
     """
     engine = {k: v for k, v in engine.items() if v is not None}
+    job = job.for_image(image)
     exists = is_run_folder(run_dir)
     if resume is True or (resume is None and exists):
         check_run_dir(run_dir, resume=True)

@@ -71,6 +71,10 @@ def _parse_optional_int(text: str, name: str) -> int | None:
     return None if str(text).lower() in ("none", "default") else _parse_int(text, name)
 
 
+def _parse_optional_seed(text: str, name: str) -> int | None:
+    return None if str(text).lower() in ("none", "default") else _parse_int(text, name, minimum=0)
+
+
 def _parse_bool(text: str, name: str) -> bool:
     key = str(text).lower()
     if key in _TRUE:
@@ -198,7 +202,8 @@ _DIPPAS_PARAMS = (
     Param("preset", _parse_preset, _DIPPAS.preset, "inversion preset (dippas.dip.PRESETS)"),
     Param("max_iter", _parse_optional_int, _DIPPAS.max_iter,
           "iteration cap of the inversion (none: the preset's)"),
-    Param("seed", lambda t, n: _parse_int(t, n, minimum=0), _DIPPAS.seed, "random seed of the inversion"),
+    Param("seed", _parse_optional_seed, _DIPPAS.seed,
+          "random seed of the inversion (none: derived from the image's pixels)"),
     Param("B", _parse_block, _DIPPAS.block_size, "assembly block side in pixels, or 'whole'",
           assembly=True, shown=True),
     Param("L", _parse_int, _DIPPAS.blocks, "number of best blocks averaged", assembly=True, shown=True),
