@@ -105,12 +105,7 @@ class TaskFailed(Exception):
 
 
 def error_message(exc: BaseException) -> str:
-    """One line for a notification: the message of a bad-input error, else type and message."""
-    from dippas.errors import Cancelled, DippasInputError
+    """One line for a notification: :func:`dippas.errors.one_line`, or "stopped" after a Stop."""
+    from dippas.errors import Cancelled, one_line
 
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    if isinstance(exc, DippasInputError):
-        return text
-    if isinstance(exc, Cancelled):
-        return "stopped"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return "stopped" if isinstance(exc, Cancelled) else one_line(exc)

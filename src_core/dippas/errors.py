@@ -15,3 +15,15 @@ class DippasInputError(ValueError):
 
 class Cancelled(Exception):
     """Raised when a long computation is stopped through its cancel token."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The one-line message of any error: the message of bad input, else ``Type: message``.
+
+    The one error formatter of the CLI, batch records and the plugin.
+    """
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    if isinstance(exc, DippasInputError):
+        return msg or type(exc).__name__
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__

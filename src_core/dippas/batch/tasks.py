@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DippasInputError
+from ..errors import DippasInputError, one_line
 from .records import (
     RECORD_FORMAT,
     RECORD_VERSION,
@@ -78,15 +78,6 @@ class ImageTask:
     fingerprint: str | None = None
     device: str = "auto"
     run_dir: str | None = None
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` (just the message for bad input)."""
-    text = str(exc).strip().splitlines()
-    msg = text[0] if text else ""
-    if isinstance(exc, DippasInputError):
-        return msg or type(exc).__name__
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
 def _hash_input(path: str) -> str:

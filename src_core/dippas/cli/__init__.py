@@ -23,7 +23,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from ..errors import Cancelled, DippasInputError
+from ..errors import Cancelled, DippasInputError, one_line
 
 
 def _command_modules() -> list:
@@ -70,8 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except DippasInputError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"dippas {args.command}: error: {msg}", file=sys.stderr)
+        print(f"dippas {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):
         print(f"dippas {args.command}: interrupted", file=sys.stderr)
