@@ -102,6 +102,11 @@ def _parse_block(text: str, name: str) -> int | str:
     return _parse_int(text, name)
 
 
+def _text(text: str, name: str) -> str:
+    """A value the job checks (preset names, rules): kept as given."""
+    return str(text)
+
+
 def _parse_denoiser(text: str, name: str) -> str:
     from ..inpainting.denoisers import get_denoiser
 
@@ -113,29 +118,6 @@ def _parse_regulariser(text: str, name: str) -> str:
     from ..inpainting.solver import check_regulariser
 
     return check_regulariser(str(text))
-
-
-def _parse_hole(text: str, name: str) -> int:
-    from ..inpainting.masks import HOLE_SIZES
-
-    v = _parse_int(text, name)
-    if v not in HOLE_SIZES:
-        raise DippasInputError(f"{name} must be one of {', '.join(map(str, HOLE_SIZES))}, got {v}")
-    return v
-
-
-def _parse_rule(text: str, name: str) -> str:
-    from ..jobs import ASSEMBLY_RULES
-
-    if text not in ASSEMBLY_RULES:
-        raise DippasInputError(f"{name} must be one of {', '.join(ASSEMBLY_RULES)}, got {text!r}")
-    return text
-
-
-def _parse_preset(text: str, name: str) -> str:
-    from ..dip.presets import get_preset
-
-    return get_preset(str(text)).name
 
 
 # --------------------------------------------------------------------------
@@ -199,7 +181,7 @@ _DIPPAS = DippasJob()
 _INPAINTING = InpaintingJob()
 
 _DIPPAS_PARAMS = (
-    Param("preset", _parse_preset, _DIPPAS.preset, "inversion preset (dippas.dip.PRESETS)"),
+    Param("preset", _text, _DIPPAS.preset, "inversion preset (dippas.dip.PRESETS)"),
     Param("max_iter", _parse_optional_int, _DIPPAS.max_iter,
           "iteration cap of the inversion (none: the preset's)"),
     Param("seed", _parse_optional_seed, _DIPPAS.seed,
@@ -210,7 +192,7 @@ _DIPPAS_PARAMS = (
     Param("tau", _parse_optional_float, _DIPPAS.psnr_threshold,
           "snapshot PSNR threshold tau_PSNR in dB (none: every stored snapshot)", assembly=True,
           shown=True),
-    Param("rule", _parse_rule, _DIPPAS.rule,
+    Param("rule", _text, _DIPPAS.rule,
           "block choice: paper (the paper's ordering; min |NCC| for B=whole,L=1) or min-abs",
           assembly=True),
 )
@@ -223,7 +205,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
               "denoiser name (dippas.inpainting.available_denoisers())"),
     ), "plain denoising: shows that denoising alone does not anonymize"),
     Method("inpainting", (
-        Param("hole", _parse_hole, _INPAINTING.hole, "hole side B: 3 or 5"),
+        Param("hole", _parse_int, _INPAINTING.hole, "hole side B: 3 or 5"),
         Param("reg", _parse_regulariser, _INPAINTING.reg, "regulariser: l2 or tv"),
         Param("edges", _parse_bool, _INPAINTING.edges,
               "edge reconstruction from the denoised original: 1 or 0"),
