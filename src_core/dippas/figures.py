@@ -63,3 +63,14 @@ def before_after_figure(path: str | os.PathLike, before: np.ndarray, after: np.n
     finally:
         plt.close(fig)
     return save_image(out, pixels, force=force)
+
+
+def block_ncc_figure(path: str | os.PathLike, before: np.ndarray, after: np.ndarray,
+                     fingerprint: np.ndarray, block: int, title: str = "",
+                     force: bool = False) -> Path:
+    """:func:`before_after_figure` with the per-block NCC of both images against ``fingerprint``."""
+    from .assembly.heatmaps import image_block_ncc
+
+    return before_after_figure(path, before, after, image_block_ncc(before, fingerprint, block),
+                               image_block_ncc(after, fingerprint, block), block, title=title,
+                               force=force)

@@ -5,19 +5,9 @@ from __future__ import annotations
 import argparse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return v
-
-
 def add_execution_arguments(p: argparse.ArgumentParser, retries: int, bad_input_note: bool = True) -> None:
     """--scheduler, --workers, --threads-per-worker, --retries (shared with ``evaluate``)."""
-    from ._common import positive_int
+    from ._common import non_negative_int, positive_int
 
     g = p.add_argument_group("execution (Dask distributed)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -24,21 +24,11 @@ def _block_size(text: str) -> int | str:
     return "whole" if text.lower() == "whole" else positive_int(text)
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
 def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> None:
     """--preset, --max-iter, --stop-psnr, --save-psnr, --lr, --seed, --tile, --device."""
     from ..dip.device import DEVICE_CHOICES
     from ..dip.presets import PRESETS
-    from ._common import positive_float, positive_int
+    from ._common import non_negative_int, positive_float, positive_int
 
     p = _DIPPAS.preset_parameters()
     g.add_argument("--preset", choices=tuple(PRESETS), default=None,
@@ -51,7 +41,7 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
                    help=f"store every output whose PSNR is at least DB (default {p.save_psnr:g})")
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"Adam learning rate (default: the preset's, {p.lr:g})")
-    g.add_argument("--seed", type=_seed, default=None, metavar="N",
+    g.add_argument("--seed", type=non_negative_int, default=None, metavar="N",
                    help="random seed (default: derived from the photo's pixels, so photos share "
                    "no starting point)")
     g.add_argument("--tile", type=positive_int, default=None, metavar="PX",

@@ -55,25 +55,29 @@ def warn_jpeg(output: str) -> None:
 
 def finish(args, original, anonymized, fingerprint, inputs, block, title: str) -> int:
     """Write the output (and figure), print the report; shared by assemble and anonymize."""
-    from ..assembly import image_block_ncc
-    from ..figures import before_after_figure
+    from ..figures import block_ncc_figure
     from ..io import save_image
-    from ..report import anonymization_report, format_report
-    from ._common import print_json
+    from ..report import anonymization_report
 
     out = save_image(args.output, anonymized, inputs=inputs, force=args.force,
                      jpeg_quality=args.jpeg_quality)
     report = {"output_file": str(out), **anonymization_report(original, anonymized, fingerprint)}
     if args.heatmap:
         b = block if isinstance(block, int) else 64
-        fig = before_after_figure(args.heatmap, original, anonymized,
-                                  image_block_ncc(original, fingerprint, b),
-                                  image_block_ncc(anonymized, fingerprint, b), b, title=title,
-                                  force=args.force)
+        fig = block_ncc_figure(args.heatmap, original, anonymized, fingerprint, b, title=title,
+                               force=args.force)
         report["figure"] = str(fig)
-    if args.json:
+    return show_report(report, args.json, f"wrote {out}")
+
+
+def show_report(report: dict, as_json: bool, headline: str) -> int:
+    """Print the report as JSON, or as ``headline`` and its text lines; exit code 0."""
+    from ..report import format_report
+    from ._common import print_json
+
+    if as_json:
         print_json(report)
     else:
-        print(f"wrote {out}")
+        print(headline)
         print(format_report(report))
     return 0

@@ -45,15 +45,15 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from ..assembly import image_block_ncc
     from ..errors import DippasInputError
-    from ..figures import before_after_figure
+    from ..figures import block_ncc_figure
     from ..io import save_fingerprint, save_image
     from ..jsonio import write_json
-    from ..report import anonymization_report, format_report
+    from ..report import anonymization_report
     from ..samples import camera_sample
-    from ._common import bar_callback, iteration_postfix, print_json, progress_bar
+    from ._common import bar_callback, iteration_postfix, progress_bar
     from ._job_options import dippas_job
+    from ._outputs import show_report
 
     if not 32 <= args.size <= 512:
         raise DippasInputError(f"--size must be between 32 and 512, got {args.size}")
@@ -75,13 +75,8 @@ def run(args: argparse.Namespace) -> int:
     report = {"seconds": seconds, "job": job.to_dict(), **anonymization_report(image, anonymized, k)}
     write_json(out / "report.json", report)
     b = job.block_size if isinstance(job.block_size, int) else args.size
-    before_after_figure(out / "figure.png", image, anonymized, image_block_ncc(image, k, b),
-                        image_block_ncc(anonymized, k, b), b, force=True,
-                        title=f"DIPPAS ({job.mode}, {job.preset} preset): NCC {report['input']['ncc']:+.3f} "
-                              f"-> {report['output']['ncc']:+.4f}, PSNR {report['psnr']:.1f} dB")
-    if args.json:
-        print_json(report)
-    else:
-        print(f"wrote {out}/anonymized.png, report.json and figure.png in {seconds:.0f} s")
-        print(format_report(report))
-    return 0
+    block_ncc_figure(out / "figure.png", image, anonymized, k, b, force=True,
+                     title=f"DIPPAS ({job.mode}, {job.preset} preset): NCC {report['input']['ncc']:+.3f} "
+                           f"-> {report['output']['ncc']:+.4f}, PSNR {report['psnr']:.1f} dB")
+    return show_report(report, args.json,
+                       f"wrote {out}/anonymized.png, report.json and figure.png in {seconds:.0f} s")
