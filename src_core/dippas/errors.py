@@ -15,3 +15,7 @@ class DippasInputError(ValueError):
 
 class Cancelled(Exception):
     """Raised when a long computation is stopped through its cancel token."""
+
+
+class DippasWarning(UserWarning):
+    """Something the user should know about their input; the CLI prints it as one line."""
