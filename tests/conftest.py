@@ -60,3 +60,13 @@ def unwritable_dir(tmp_path):
     ro.chmod(0o555)
     yield ro
     ro.chmod(0o755)
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own private state folder (batch records, plugin runs), never ~."""
+    from dippas.userdirs import STATE_ENV
+
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv(STATE_ENV, str(state))
+    return state

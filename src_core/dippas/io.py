@@ -793,11 +793,30 @@ def _load_mat_array(p: Path, limit: int) -> np.ndarray:
     return arrays[0]
 
 
+#: Suffixes :func:`save_fingerprint` writes.
+FINGERPRINT_OUTPUT_SUFFIXES = (".npy", ".tif", ".tiff")
+
+
+def check_fingerprint_output(path: PathLike, inputs: Iterable[PathLike] = (),
+                             force: bool = False) -> Path:
+    """:func:`check_output_path`, and a suffix :func:`save_fingerprint` writes; before any work.
+
+    Raises
+    ------
+    DippasInputError
+        As :func:`check_output_path`, or on a suffix other than ``.npy``, ``.tif``, ``.tiff``.
+    """
+    out = Path(path)
+    if out.suffix.lower() not in FINGERPRINT_OUTPUT_SUFFIXES:
+        raise DippasInputError(f"{out}: fingerprints and residuals are written as .npy or .tif")
+    return check_output_path(out, inputs, force)
+
+
 def save_fingerprint(path: PathLike, fingerprint: np.ndarray, *, force: bool = False,
                      inputs: Iterable[PathLike] = ()) -> Path:
     """Write a fingerprint as ``.npy`` or float32 TIFF, atomically, with no metadata."""
     k = check_fingerprint(fingerprint)
-    out = check_output_path(path, inputs, force)
+    out = check_fingerprint_output(path, inputs, force)
     suffix = out.suffix.lower()
     if suffix == ".npy":
         def writer(tmp: str) -> None:
@@ -808,6 +827,4 @@ def save_fingerprint(path: PathLike, fingerprint: np.ndarray, *, force: bool = F
             import tifffile
 
             tifffile.imwrite(tmp, k, metadata=None, software=False, description=None)
-    else:
-        raise DippasInputError(f"{out}: fingerprints are written as .npy or .tif")
     return atomic_write(out, writer)
