@@ -14,7 +14,6 @@ These functions tie the engines together for the CLI (``dippas anonymize``,
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,7 +144,7 @@ def anonymize_dippas(image: np.ndarray, fingerprint: np.ndarray | None = None, *
         τ_PSNR; None keeps every stored snapshot (all are above the save threshold).
     run_dir : path, optional
         Keep the run here (resumable, reusable with ``dippas assemble``);
-        by default a temporary folder is used and deleted.
+        by default a scratch folder is used and deleted (:mod:`dippas.scratch`).
 
     Returns
     -------
@@ -156,8 +155,10 @@ def anonymize_dippas(image: np.ndarray, fingerprint: np.ndarray | None = None, *
                       max_iter=max_iter, seed=seed, progress=progress, cancel=cancel,
                       on_iteration=on_iteration, **overrides)
         return assemble_run(run_dir, block_size, blocks, psnr_threshold)
-    with tempfile.TemporaryDirectory(prefix="dippas-run-") as tmp:
-        path = Path(tmp) / "run"
+    from .scratch import scratch_dir  # deleted on SIGTERM/SIGINT too; stale ones swept
+
+    with scratch_dir() as tmp:
+        path = tmp / "run"
         invert_to_run(image, path, fingerprint, blind=blind, preset=preset, device=device,
                       max_iter=max_iter, seed=seed, progress=progress, cancel=cancel,
                       on_iteration=on_iteration, **overrides)
