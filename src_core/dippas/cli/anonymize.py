@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     _check_method_options(args)
     inputs = [args.image] + ([args.fingerprint] if args.fingerprint else [])
     check_outputs(args, inputs, args.fingerprint is not None)
+    if args.run:
+        from ..io import check_writable_folder
+
+        check_writable_folder(args.run)  # before any work (issue 15)
     image, k = _load(args)
     try:
         if args.method == "dippas":

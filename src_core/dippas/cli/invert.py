@@ -174,11 +174,12 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     from ..dip.runner import DippasRun, check_run_dir
-    from ..io import load_fingerprint, load_image
+    from ..io import check_writable_folder, load_fingerprint, load_image
     from ..progress import CancelToken
     from ..validation import check_fingerprint
     from ._common import print_json
 
+    check_writable_folder(args.run)  # before any work (issue 15)
     image = load_image(args.image)
     fingerprint = None
     if args.fingerprint is not None:
