@@ -19,8 +19,13 @@ Reading
   environment variable ``DIPPAS_MAX_PIXELS`` (or ``dippas --max-pixels N``)
   to change it. A decompression bomb is refused within a second and never
   allocated.
+- A 16-bit colour PNG (read by pypng, since Pillow reduces it to 8 bits)
+  whose compressed data holds less than its header claims is refused at
+  zlib speed, in bounded memory, before any row is decoded; 16-bit gray PNG
+  is read by Pillow.
 - Anything a reader library raises on a damaged file becomes a
-  :class:`DippasInputError`: a file is either an image or one line.
+  :class:`DippasInputError`: a file is either an image or one line
+  (``tests/test_reader_fuzz.py`` fuzzes every reader).
 
 Writing
 -------
@@ -806,10 +811,10 @@ def check_fingerprint_output(path: PathLike, inputs: Iterable[PathLike] = (),
     DippasInputError
         As :func:`check_output_path`, or on a suffix other than ``.npy``, ``.tif``, ``.tiff``.
     """
-    out = Path(path)
+    out = check_output_path(path, inputs, force)
     if out.suffix.lower() not in FINGERPRINT_OUTPUT_SUFFIXES:
         raise DippasInputError(f"{out}: fingerprints and residuals are written as .npy or .tif")
-    return check_output_path(out, inputs, force)
+    return out
 
 
 def save_fingerprint(path: PathLike, fingerprint: np.ndarray, *, force: bool = False,

@@ -179,13 +179,13 @@ def run(args: argparse.Namespace) -> int:
     from ..validation import check_fingerprint
     from ._common import print_json
 
-    check_writable_folder(args.run)  # before any work (issue 15)
     image = load_image(args.image)
     fingerprint = None
     if args.fingerprint is not None:
         fingerprint = check_fingerprint(load_fingerprint(args.fingerprint), shape=image.shape[:2],
                                         name=str(args.fingerprint))
     _check_not_input(args.run, [p for p in (args.image, args.fingerprint) if p is not None])
+    check_writable_folder(args.run)  # before any work (issue 15)
     check_run_dir(args.run, resume=args.resume)
     if args.threads:
         import torch

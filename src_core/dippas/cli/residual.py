@@ -24,10 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DippasInputError
     from ..io import check_fingerprint_output, load_image, save_fingerprint
     from ..residual import noise_residual
+    from ..validation import check_image
     from ._common import print_json
 
     check_fingerprint_output(args.output, [args.image], args.force)
-    image = load_image(args.image)
+    image = check_image(load_image(args.image), name=str(args.image))
     if image.min() == image.max():
         raise DippasInputError(f"{args.image}: the image is flat (every pixel {image.flat[0]}); "
                                "it has no noise residual")
