@@ -50,6 +50,7 @@ holding one 2-D numeric array.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -468,7 +469,10 @@ def check_writable_folder(folder: PathLike) -> Path:
             raise DippasInputError(f"{d}: {probe} is not a folder")
         fd, tmp = tempfile.mkstemp(prefix=".dippas-probe-", dir=probe)
     except OSError as exc:
-        raise DippasInputError(f"{d}: cannot write there ({exc.strerror or _reason(exc)})") from None
+        # ENOENT from creating a file in an existing folder: a pseudo file system such as /proc
+        reason = ("no new files allowed there" if exc.errno == errno.ENOENT
+                  else exc.strerror or _reason(exc))
+        raise DippasInputError(f"{d}: cannot write there ({reason})") from None
     os.close(fd)
     os.unlink(tmp)
     return d
