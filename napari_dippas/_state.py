@@ -1,4 +1,9 @@
-"""Plugin-wide state shared between widgets: the last DIPPAS run folder.
+"""Plugin-wide state shared between widgets: the last DIPPAS run folder, and where runs go.
+
+New runs are proposed under :func:`default_run_root`, a per-user private
+folder (``runs/`` of :func:`dippas.userdirs.state_dir`, mode ``0700``:
+``~/.local/state/napari-dippas/runs`` on Linux, or ``$DIPPAS_STATE_DIR/runs``),
+never a shared temporary folder: a run holds the original photo.
 
 The inversion widget publishes the folder of a run it finished (or
 stopped) here; the assembler widget offers it through "Use last run" and
@@ -11,8 +16,16 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 from psygnal import Signal
+
+
+def default_run_root() -> Path:
+    """The per-user private folder under which the plugin proposes new runs (created, ``0700``)."""
+    from dippas.userdirs import state_dir
+
+    return state_dir("runs")
 
 
 class RunRegistry:

@@ -42,3 +42,31 @@ def small_rgb(rng) -> np.ndarray:
     base = 128 + 60 * np.sin(x / 7.0)[..., None] * np.cos(y / 5.0)[..., None]
     img = base + rng.normal(0, 4, (64, 64, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A folder no file can be created in, for root too (read-only pseudo file system)."""
+    import os
+
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        candidates = [p for p in (Path("/sys"), Path("/proc")) if p.is_dir()]
+        if not candidates:
+            pytest.skip("running as root without /sys or /proc: no unwritable folder")
+        yield candidates[0]
+        return
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    ro.chmod(0o555)
+    yield ro
+    ro.chmod(0o755)
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own private state folder (batch records, plugin runs), never ~."""
+    from dippas.userdirs import STATE_ENV
+
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv(STATE_ENV, str(state))
+    return state

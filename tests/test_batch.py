@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
+from PIL import Image
 
 distributed = pytest.importorskip("distributed")
 
@@ -42,6 +43,7 @@ from dippas.batch import (  # noqa: E402
 )
 from dippas.batch.cluster import dashboard_link, local_cluster_options  # noqa: E402
 from dippas.batch.inputs import BatchInput  # noqa: E402
+from dippas.errors import DippasInputError  # noqa: E402
 from dippas.cli import main  # noqa: E402
 from dippas.io import load_image, save_fingerprint, save_image  # noqa: E402
 from dippas.metrics import psnr  # noqa: E402
@@ -97,6 +99,23 @@ def _outputs(out: Path) -> dict[str, Path]:
 
 def _part_files(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if ".part" in p.name]
+
+
+def _state(out: Path) -> Path:
+    from dippas.batch.records import batch_state
+
+    return batch_state(out)
+
+
+def _record_file(out: Path, name: str) -> Path:
+    """The record of OUT/<name> in the batch's private state folder."""
+    from dippas.batch.records import record_path
+
+    return record_path(_state(out), name)
+
+
+def _records(out: Path) -> list[Path]:
+    return sorted((_state(out) / "records").rglob("*.json"))
 
 
 # --------------------------------------------------------------------------
@@ -231,7 +250,7 @@ def test_outputs_match_single_process_bit_for_bit(client, photos, tmp_path, caps
         src, dst = photos / name, out / Path(name).with_suffix(".png")
         got, want = load_image(dst), _reference(src)
         assert got.dtype == want.dtype and np.array_equal(got, want), name
-        rec = read_record(dst.with_suffix(".json"))
+        rec = read_record(_record_file(out, dst.relative_to(out).as_posix()))
         assert rec["input"]["sha256"] == sha256_file(src)
         assert rec["output"]["sha256"] == sha256_file(dst)
         assert rec["params"]["hole"] == 5 and rec["method"] == "inpainting"
@@ -261,11 +280,12 @@ def test_worker_killed_mid_write_loses_and_repeats_nothing(client, hooks, photos
     names = [Path(n).name for n in crops]
     assert {n: ev["saved", n] for n in names} == {n: 1 for n in names}  # each output written once
     assert {n: ev["compute", n] for n in names} == {n: 2 if n == "chelsea.png" else 1 for n in names}
-    assert len(list(out.rglob("*.json"))) == 6
+    assert len(_records(out)) == 6 and not list(out.rglob("*.json"))
     for name in crops:
         dst = out / Path(name).with_suffix(".png")
         assert np.array_equal(load_image(dst), _reference(photos / name)), name
-        assert read_record(dst.with_suffix(".json"))["output"]["sha256"] == sha256_file(dst)
+        rec = read_record(_record_file(out, dst.relative_to(out).as_posix()))
+        assert rec["output"]["sha256"] == sha256_file(dst)
 
 
 def test_failures_are_retried_but_bad_input_is_not(client, hooks, photos, tmp_path):
@@ -281,7 +301,7 @@ def test_failures_are_retried_but_bad_input_is_not(client, hooks, photos, tmp_pa
     assert ev["compute", "camera.png"] == 3  # 1 + 2 retries
     assert ev["compute", "astronaut2.png"] == 2 and ev["saved", "astronaut2.png"] == 1
     assert len(summary.done) == 5
-    assert not (tmp_path / "out" / "camera.json").exists()
+    assert not _record_file(tmp_path / "out", "camera.png").exists()
 
 
 def test_corrupt_input_fails_alone_on_the_default_local_cluster(photos, tmp_path, capsys):
@@ -294,7 +314,7 @@ def test_corrupt_input_fails_alone_on_the_default_local_cluster(photos, tmp_path
     assert summary["workers"] == 2
     [bad] = summary["failed"]
     assert bad["name"] == "broken.png" and "broken.png" in bad["error"]
-    assert not (out / "broken.png").exists() and not (out / "broken.json").exists()
+    assert not (out / "broken.png").exists() and not _record_file(out, "broken.png").exists()
     assert len(_outputs(out)) == 6
 
 
@@ -312,7 +332,7 @@ def test_rerun_is_a_no_op_and_changed_input_is_redone(client, hooks, photos, tmp
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
 
     save_image(photos / "chelsea.png", crops["astronaut.png"][::-1], force=True)  # changed input
-    (out / "sub" / "coffee.json").unlink()  # lost record: the output alone does not count
+    _record_file(out, "sub/coffee.png").unlink()  # lost record: the output alone does not count
     rc, summary = _cli(capsys, *args)
     assert rc == 0
     done = {d["name"]: d["reason"] for d in summary["done"]}
@@ -372,8 +392,8 @@ def test_scheduler_option_uses_an_external_cluster(photos, tmp_path, capsys, cro
         rc, summary = _cli(capsys, photos, "--out", out, "--method", "inpainting",
                            "--scheduler", address)
         assert rc == 0 and summary["counts"]["done"] == 6 and summary["workers"] == 1
-        workers = {read_record(p)["execution"]["worker"] for p in out.rglob("*.json")}
-        pids = {read_record(p)["execution"]["pid"] for p in out.rglob("*.json")}
+        workers = {read_record(p)["execution"]["worker"] for p in _records(out)}
+        pids = {read_record(p)["execution"]["pid"] for p in _records(out)}
         assert len(workers) == 1 and len(pids) == 1 and os.getpid() not in pids
         for name in crops:
             dst = out / Path(name).with_suffix(".png")
@@ -526,6 +546,63 @@ def test_local_cluster_is_sized_to_the_machine(monkeypatch):
     assert gpu["n_workers"] == 1 and gpu["resources"] == {"GPU": 1}
 
 
+def test_local_cluster_listens_on_localhost_only(monkeypatch):
+    import dippas.batch.cluster as cl
+
+    monkeypatch.setattr(cl, "cpu_count", lambda: 4)
+    opts = local_cluster_options()
+    assert opts["host"] == "127.0.0.1" and opts["dashboard_address"].startswith("127.0.0.1:")
+    with pytest.raises(DippasInputError, match="--workers 5: this machine has 4 core"):
+        local_cluster_options(5)
+
+
+def test_batch_never_overwrites_a_file_it_did_not_write(client, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "camera.png").write_bytes(b"the user's own file")
+    args = (photos / "camera.png", photos / "chelsea.png", "--out", out, "--method", "inpainting",
+            "--scheduler", client.scheduler.address)
+    rc, summary = _cli(capsys, *args)
+    assert rc == 1 and [d["name"] for d in summary["done"]] == ["chelsea.png"]
+    [failed] = summary["failed"]
+    assert failed["name"] == "camera.png"
+    assert "exists and was not written by this batch; use --force" in failed["error"]
+    assert (out / "camera.png").read_bytes() == b"the user's own file"
+    rc, summary = _cli(capsys, *args, "--force")
+    assert rc == 0 and [d["name"] for d in summary["done"]] == ["camera.png"]
+    assert np.array_equal(load_image(out / "camera.png"), _reference(photos / "camera.png"))
+
+
+def test_nothing_beside_the_outputs_names_the_originals(client, photos, tmp_path, capsys):
+    import socket
+
+    out = tmp_path / "published"
+    k = np.random.default_rng(7).normal(0, 0.02, (SIDE, SIDE)).astype(np.float32)
+    save_fingerprint(tmp_path / "k.npy", k)
+    rc, _ = _cli(capsys, photos, "--out", out, "--method", "inpainting", "--fingerprint",
+                 tmp_path / "k.npy", "--scheduler", client.scheduler.address)
+    assert rc == 0
+    published = [p for p in out.rglob("*")]
+    assert published and all(p.is_dir() or p.suffix == ".png" for p in published), published
+    secrets = [str(photos).encode(), str(tmp_path).encode()]
+    if len(socket.gethostname()) >= 6:  # a short host name turns up in any binary by chance
+        secrets.append(socket.gethostname().encode())
+    secrets += [sha256_file(p).encode() for p in photos.rglob("*.*")]
+    secrets += [sha256_file(tmp_path / "k.npy").encode()]
+    for p in published:
+        if p.is_file():
+            data = p.read_bytes()
+            assert not any(s in data for s in secrets), p
+            with Image.open(p) as im:
+                assert not im.info
+    state = _state(out)  # the records are private, and still drive the rerun
+    assert not str(state).startswith(str(out)) and state.stat().st_mode & 0o077 == 0
+    assert len(_records(out)) == 6
+    rc, summary = _cli(capsys, photos, "--out", out, "--method", "inpainting", "--fingerprint",
+                       tmp_path / "k.npy", "--scheduler", client.scheduler.address)
+    assert rc == 0 and summary["counts"]["skipped"] == 6
+
+
 def test_redo_reason_checks_the_output_content(photos, tmp_path):
     plan = plan_batch([photos / "camera.png"], tmp_path / "out", "inpainting")
     from dippas.batch.tasks import run_task
@@ -533,7 +610,7 @@ def test_redo_reason_checks_the_output_content(photos, tmp_path):
     assert run_task(plan.pending[0].task)["status"] == "done"
     assert run_task(plan.pending[0].task)["status"] == "finished-earlier"  # idempotent
     out = tmp_path / "out" / "camera.png"
-    rec = read_record(out.with_suffix(".json"))
+    rec = read_record(_record_file(tmp_path / "out", "camera.png"))
     assert redo_reason(rec, out, rec["key"]) is None
     save_image(out, np.zeros((SIDE, SIDE), np.uint8), force=True)
     assert redo_reason(rec, out, rec["key"]) == "output changed"
@@ -549,6 +626,11 @@ def test_redo_reason_checks_the_output_content(photos, tmp_path):
       "--workers", "2"], "not with --scheduler"),
     (["{photos}", "--out", "{photos}", "--method", "inpainting"], "must not be the output folder"),
     (["{photos}/*.gif", "--out", "o", "--method", "inpainting"], "matches no"),
+    (["{photos}", "--out", "o", "--method", "inpainting", "--workers", "64"], "core(s); use at most"),
+    (["{photos}", "--out", "o", "--method", "inpainting", "--scheduler", "{photos}/camera.png"],
+     "not a Dask scheduler file"),
+    (["{photos}", "--out", "o", "--method", "inpainting", "--scheduler", "nowhere/sched.json"],
+     "no such scheduler file"),
 ])
 def test_bad_usage_is_one_line_exit_2(photos, tmp_path, capsys, monkeypatch, argv, fragment):
     monkeypatch.chdir(tmp_path)
@@ -568,8 +650,8 @@ def test_dippas_batch_aware_and_blind(client, photos, tmp_path):
                   device="cpu")
     assert aware.exit_code == blind.exit_code == 0 and len(aware.done) == 2 and len(blind.done) == 1
     for out, mode in ((tmp_path / "aware", "aware"), (tmp_path / "blind", "blind")):
-        assert not (out / ".dippas-runs").exists()  # run folders go once their photo is finished
-        rec = read_record(out / "chelsea.json")
+        assert not (_state(out) / "runs").exists()  # run folders go once their photo is finished
+        rec = read_record(_record_file(out, "chelsea.png"))
         assert rec["params"]["mode"] == mode and rec["params"]["max_iter"] == 10
         assert ("ncc_output" in rec["metrics"]) == (mode == "aware")
         img = load_image(out / "chelsea.png")

@@ -26,6 +26,7 @@ def _assert_clean_failure(res, out_path, fragment):
     assert "Traceback" not in res.stderr
     assert not out_path.exists()
     assert not list(out_path.parent.glob(f".{out_path.name}*"))
+    assert not list(out_path.parent.glob(".dippas-*.part*"))  # no temporary file either
 
 
 @pytest.fixture

@@ -283,6 +283,17 @@ def test_method_specs_and_grid():
         expand_settings(["none"], {"B": ["32"]})
 
 
+def _png_chunks(data: bytes) -> list[bytes]:
+    import struct
+
+    kinds, i = [], 8
+    while i + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[i:i + 8])
+        kinds.append(kind)
+        i += 12 + length
+    return kinds
+
+
 def test_cache_resume_and_outputs(synth, tmp_path, monkeypatch):
     calls = []
     real = runner_mod.run_method
@@ -309,6 +320,20 @@ def test_cache_resume_and_outputs(synth, tmp_path, monkeypatch):
 
     with Image.open(next(p for p in pngs if "denoise" in str(p))) as im:
         assert im.size == (CROP, CROP) and not im.info
+    # Plots too: no tEXt Software, no pHYs (Pillow reports those as info keys).
+    for plot in (out / "plots").glob("*.png"):
+        chunks = _png_chunks(plot.read_bytes())
+        assert set(chunks) == {b"IHDR", b"IDAT", b"IEND"}, (plot.name, chunks)
+    # Every JSON written is strict: the perfect PSNR of "none" is null, never Infinity or NaN.
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in JSON")
+
+    jsons = list(out.rglob("*.json"))
+    assert any("/none/" in p.as_posix() for p in jsons)
+    for path in jsons:
+        json.loads(path.read_text(), parse_constant=refuse)
+    none_rec = json.loads(next(p for p in jsons if "/none/" in p.as_posix()).read_text())
+    assert "psnr" in json.dumps(none_rec) and "Infinity" not in json.dumps(none_rec)
     report = json.loads((out / "results.json").read_text())
     assert [s["setting"] for s in report["settings"]] == ["none", "denoise", "inpainting:edges=0"]
     rows = list(csv.DictReader(open(out / "results.csv")))

@@ -20,7 +20,6 @@ stopped, its folder is published as the session's last run
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,12 +58,15 @@ if TYPE_CHECKING:
     import napari
     from dippas.dip import Preset, RunSummary
 
-#: Folder under which new runs are proposed.
-DEFAULT_RUN_ROOT = Path(tempfile.gettempdir()) / "napari-dippas"
+def default_run_dir(root: Path | None = None) -> Path:
+    """A new, not yet existing run folder ``root/run-YYYYmmdd-HHMMSS[-N]``.
 
+    ``root`` defaults to the per-user private folder :func:`napari_dippas._state.default_run_root`.
+    """
+    if root is None:
+        from .._state import default_run_root
 
-def default_run_dir(root: Path = DEFAULT_RUN_ROOT) -> Path:
-    """A new, not yet existing run folder ``root/run-YYYYmmdd-HHMMSS[-N]``."""
+        root = default_run_root()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root / f"run-{stamp}"
     i = 1

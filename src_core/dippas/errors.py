@@ -27,3 +27,7 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, DippasInputError):
         return msg or type(exc).__name__
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+class DippasWarning(UserWarning):
+    """Something the user should know about their input; the CLI prints it as one line."""

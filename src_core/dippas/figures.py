@@ -1,4 +1,9 @@
-"""PNG figures: per-block NCC heatmaps, and before/after panels (matplotlib, Agg)."""
+"""PNG figures: per-block NCC heatmaps, and before/after panels (matplotlib, Agg).
+
+Every figure is written by :func:`save_figure`: rendered to pixels, then
+written by :func:`dippas.io.save_image`, so it carries no metadata
+(matplotlib's own PNG writer adds ``tEXt Software`` and ``pHYs`` chunks).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,33 @@ from pathlib import Path
 import numpy as np
 
 from .io import save_image
+
+
+def figure_pixels(fig, *, tight: bool = False, dpi: float = 100) -> np.ndarray:
+    """A matplotlib figure rendered to an ``(H, W, 3)`` uint8 array (Agg).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    tight : bool
+        Crop to the drawn content, as ``savefig(bbox_inches='tight')``.
+    dpi : float
+    """
+    import io as pyio
+
+    from PIL import Image
+
+    buf = pyio.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def save_figure(fig, path: str | os.PathLike, *, force: bool = False, tight: bool = False,
+                dpi: float = 100) -> Path:
+    """Write a matplotlib figure as a metadata-free PNG, atomically (:func:`dippas.io.save_image`)."""
+    return save_image(path, figure_pixels(fig, tight=tight, dpi=dpi), force=force)
 
 
 def _limit(*maps: np.ndarray) -> float:
@@ -57,9 +89,7 @@ def before_after_figure(path: str | os.PathLike, before: np.ndarray, after: np.n
     if title:
         fig.suptitle(title, fontsize=11)
     try:
-        fig.set_dpi(100)
-        fig.canvas.draw()
-        pixels = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+        pixels = figure_pixels(fig)
     finally:
         plt.close(fig)
     return save_image(out, pixels, force=force)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,16 +342,19 @@ class DippasJob(_JobDict):
             **engine) -> np.ndarray:
         """Anonymize ``image``: inversion, then assembly; uint8 ``(H, W, 3)``.
 
-        Without ``run_dir`` the run lives in a private temporary folder that is
-        deleted afterwards, whatever happens.
+        Without ``run_dir`` the run lives in a private scratch folder
+        (:mod:`dippas.scratch`) that is deleted afterwards, also on SIGTERM
+        and Ctrl-C; one left by a kill is swept at the next start.
         """
         self.prepare(image, fingerprint)  # before any folder is made
         kw = dict(progress=progress, cancel=cancel, on_iteration=on_iteration, **engine)
         if run_dir is not None:
             self.invert(image, fingerprint, run_dir, **kw)
             return self.assemble(run_dir).image
-        with tempfile.TemporaryDirectory(prefix="dippas-run-") as tmp:
-            path = Path(tmp) / "run"
+        from .scratch import scratch_dir
+
+        with scratch_dir() as tmp:
+            path = tmp / "run"
             self.invert(image, fingerprint, path, resume=False, **kw)
             return self.assemble(path).image
 

@@ -7,6 +7,12 @@ GPU workers are marked with the abstract resource ``GPU``
 (``dask worker SCHEDULER --resources GPU=1``, one worker process per GPU,
 each with its own ``CUDA_VISIBLE_DEVICES``); a DIPPAS task asked to run on
 ``cuda`` requests ``{'GPU': 1}``, so each GPU runs one inversion at a time.
+
+The default local cluster listens on ``127.0.0.1`` only, its dashboard
+included: worker pages show tracebacks and call stacks. To watch it from
+another machine, tunnel it (``ssh -L 8787:127.0.0.1:8787 host``), or start
+a cluster yourself with the dashboard where you want it and pass
+``--scheduler`` (docs/batch.md).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from ..errors import DippasInputError
 
 #: Seconds to wait for an existing scheduler to answer and for a first worker.
 CONNECT_TIMEOUT = 60.0
+#: The only interface the default local cluster and its dashboard listen on.
+LOCAL_HOST = "127.0.0.1"
 #: Name of the abstract resource of GPU workers.
 GPU_RESOURCE = "GPU"
 #: Thread-count variables set on local workers (the cores split between them).
@@ -29,7 +37,10 @@ _USER_SET = frozenset(v for v in THREAD_VARIABLES if v in os.environ)
 
 __all__ = [
     "GPU_RESOURCE",
+    "LOCAL_HOST",
+    "check_local_size",
     "check_resources",
+    "check_scheduler",
     "cpu_count",
     "dashboard_link",
     "dask_map_func",
@@ -71,8 +82,47 @@ def _dashboard_address() -> str:
     try:
         import bokeh  # noqa: F401 - the dashboard needs it
     except ImportError:
-        return ":0"  # only Dask's plain HTTP endpoint: any free port, no clash on 8787
-    return ":8787"  # taken: Dask picks another port
+        return f"{LOCAL_HOST}:0"  # only Dask's plain HTTP endpoint: any free port, no clash on 8787
+    return f"{LOCAL_HOST}:8787"  # taken: Dask picks another port
+
+
+def check_local_size(workers: int | None, threads_per_worker: int | None) -> None:
+    """Refuse a local cluster larger than this machine, before any work.
+
+    Raises
+    ------
+    DippasInputError
+        When ``workers`` or ``threads_per_worker`` exceeds the cores available.
+    """
+    cores = cpu_count()
+    for value, flag in ((workers, "--workers"), (threads_per_worker, "--threads-per-worker")):
+        if value is not None and int(value) > cores:
+            raise DippasInputError(f"{flag} {value}: this machine has {cores} core(s); use at most "
+                                   f"{cores} (for more, start a cluster and pass --scheduler)")
+
+
+def check_scheduler(scheduler: str) -> str:
+    """The scheduler address of ``--scheduler``: an address, or read from a scheduler file.
+
+    Raises
+    ------
+    DippasInputError
+        When a file is not a Dask scheduler file, or a ``.json`` name does not exist.
+    """
+    from ..jsonio import read_json
+
+    if os.path.isfile(scheduler):
+        try:
+            address = read_json(scheduler).get("address")
+        except DippasInputError:
+            address = None
+        if not isinstance(address, str) or "://" not in address:
+            raise DippasInputError(f"{scheduler}: not a Dask scheduler file "
+                                   "(no scheduler address in it)")
+        return address
+    if scheduler.lower().endswith(".json") or os.sep in scheduler and "://" not in scheduler:
+        raise DippasInputError(f"{scheduler}: no such scheduler file")
+    return scheduler
 
 
 def local_cluster_options(workers: int | None = None, threads_per_worker: int | None = None,
@@ -83,7 +133,7 @@ def local_cluster_options(workers: int | None = None, threads_per_worker: int | 
     ----------
     workers : int, optional
         Worker processes; default one per core (at most one per task), or
-        one with ``gpu``.
+        one with ``gpu``. At most one per core (:func:`check_local_size`).
     threads_per_worker : int, optional
         Tasks run at once per worker (default 1).
     gpu : bool
@@ -94,12 +144,14 @@ def local_cluster_options(workers: int | None = None, threads_per_worker: int | 
     Returns
     -------
     dict
-        ``n_workers``, ``threads_per_worker``, ``processes=True``, the
-        dashboard address (``:8787``; any free port without bokeh), ``silence_logs``,
+        ``n_workers``, ``threads_per_worker``, ``processes=True``,
+        ``host='127.0.0.1'``, the dashboard address (``127.0.0.1:8787``;
+        any free port without bokeh), ``silence_logs``,
         ``resources`` and ``env``: the numerical libraries of each worker
         get the cores divided by the tasks running at once (unless the
         variables are already set).
     """
+    check_local_size(workers, threads_per_worker)
     cores = cpu_count()
     tpw = int(threads_per_worker or 1)
     if workers is None:
@@ -107,7 +159,7 @@ def local_cluster_options(workers: int | None = None, threads_per_worker: int | 
     share = max(1, cores // (int(workers) * tpw))
     env = {v: str(share) for v in THREAD_VARIABLES if v not in _USER_SET}
     return {"n_workers": int(workers), "threads_per_worker": tpw, "processes": True,
-            "dashboard_address": _dashboard_address(), "silence_logs": logging.ERROR,
+            "host": LOCAL_HOST, "dashboard_address": _dashboard_address(), "silence_logs": logging.ERROR,
             "resources": {GPU_RESOURCE: 1} if gpu else None, "env": env}
 
 
@@ -151,10 +203,10 @@ def open_client(scheduler: str | None = None, workers: int | None = None,
     if workers is not None or threads_per_worker is not None:
         raise DippasInputError("--workers and --threads-per-worker size the local cluster; "
                                "with --scheduler, size the cluster where its workers start")
-    kwargs = ({"scheduler_file": scheduler} if os.path.isfile(scheduler) else {"address": scheduler})
+    address = check_scheduler(scheduler)
     try:
-        client = distributed.Client(timeout=f"{timeout}s", **kwargs)
-    except (OSError, TimeoutError, ValueError) as exc:
+        client = distributed.Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError, ValueError, TypeError, AssertionError) as exc:
         raise DippasInputError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
     try:
         _wait_for_workers(client, scheduler, timeout)

@@ -7,11 +7,11 @@
 
 or in one call, :func:`batch`. Output layout::
 
-    OUT/<name>.png           the anonymized photo (no metadata), written atomically
-    OUT/<name>.json          its record (:mod:`dippas.batch.records`), written last
-    OUT/.dippas-runs/<key>/  DIPPAS run folder while the photo is in progress
+    OUT/<name>.png           the anonymized photo (no metadata), written atomically; nothing else
 
 where ``<name>`` mirrors the input's name (:mod:`dippas.batch.inputs`).
+Records, claims and DIPPAS run folders live in the batch's private state
+folder (:mod:`dippas.batch.records`), never in ``OUT``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DippasInputError
+from ..io import check_writable_folder
 from .cluster import check_resources, open_client, task_resources
 from .inputs import BatchInput, FingerprintSource, assign_output_names, expand_inputs
-from .records import read_record, record_path, redo_reason, remove_stale_parts, sha256_file, task_key
+from .records import (
+    batch_state,
+    claim,
+    claim_path,
+    read_record,
+    record_path,
+    redo_reason,
+    remove_stale_parts,
+    sha256_file,
+    task_key,
+)
 from .tasks import METHODS, ImageTask, one_line, run_task
 
-#: Hidden folder of the output that holds DIPPAS run folders of photos in progress.
-RUNS_FOLDER = ".dippas-runs"
+#: Subfolder of the batch's state folder that holds DIPPAS run folders of photos in progress.
+RUNS_FOLDER = "runs"
+#: Redo reasons that would replace a file this batch cannot vouch for: only when claimed or forced.
+_NOT_OURS = {"record missing": "exists and was not written by this batch",
+             "output changed": "was changed since this batch wrote it"}
 #: Default number of Dask retries of a task that raised (bad input is never retried).
 DEFAULT_RETRIES = 2
 
@@ -115,13 +129,17 @@ class PlannedPhoto:
 
 @dataclass
 class BatchPlan:
-    """What a batch will do: every photo with its status, and the shared settings."""
+    """What a batch will do: every photo with its status, and the shared settings.
+
+    ``state`` is the batch's private state folder (records, claims, runs).
+    """
 
     out: Path
     method: str
     params: dict
     device: str
     photos: list[PlannedPhoto] = field(default_factory=list)
+    state: Path | None = None
 
     def _with(self, status: str) -> list[PlannedPhoto]:
         return [p for p in self.photos if p.status == status]
@@ -157,7 +175,7 @@ def _check_mode(method: str, params: Mapping, fps: FingerprintSource, items: Seq
 def _check_no_overwrite(items: Sequence[BatchInput], outputs: Sequence[Path]) -> None:
     sources = {it.source.resolve() for it in items}
     for o in outputs:
-        if o.resolve() in sources or o.with_suffix(".json").resolve() in sources:
+        if o.resolve() in sources:
             raise DippasInputError(f"{o}: an output would overwrite an input; choose another --out")
 
 
@@ -179,9 +197,10 @@ class _Hashes:
 
 
 def _plan_one(item: BatchInput, output: Path, method: str, params: dict, device: str,
-              fps: FingerprintSource, hashes: _Hashes, out: Path) -> PlannedPhoto:
-    record = record_path(output)
+              fps: FingerprintSource, hashes: _Hashes, out: Path, state: Path,
+              force: bool) -> PlannedPhoto:
     name = output.relative_to(out).as_posix()
+    record = record_path(state, name)
     try:
         fp = fps.find(item)
         if fp is None and method == "dippas" and params["mode"] == "aware":
@@ -194,7 +213,10 @@ def _plan_one(item: BatchInput, output: Path, method: str, params: dict, device:
     reason = redo_reason(read_record(record), output, key, input_sha, params)
     if reason is None:
         return PlannedPhoto(item, name, output, record, "skipped", "finished earlier (record matches)")
-    run_dir = str(out / RUNS_FOLDER / key[:20]) if method == "dippas" else None
+    if reason in _NOT_OURS and not force and not claim_path(state, name).exists():
+        return PlannedPhoto(item, name, output, record, "failed",
+                            f"{output} {_NOT_OURS[reason]}; use --force to replace it")
+    run_dir = str(state / RUNS_FOLDER / key[:20]) if method == "dippas" else None
     task = ImageTask(name=name, source=str(item.source), output=str(output), record=str(record),
                      method=method, params=params, fingerprint=str(fp) if fp else None,
                      device=device, run_dir=run_dir)
@@ -204,6 +226,7 @@ def _plan_one(item: BatchInput, output: Path, method: str, params: dict, device:
 def plan_batch(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, method: str, *,
                fingerprint: str | os.PathLike | None = None,
                fingerprints: str | os.PathLike | None = None, device: str = "auto",
+               force: bool = False, state: str | os.PathLike | None = None,
                **options) -> BatchPlan:
     """Expand the inputs and decide, for every photo, whether it runs, is skipped, or cannot run.
 
@@ -220,6 +243,10 @@ def plan_batch(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, meth
         Folder or CSV mapping photos to fingerprints.
     device : str
         Torch device of DIPPAS (``cuda`` makes its tasks request a ``GPU`` resource).
+    force : bool
+        Replace existing outputs this batch did not write (or that changed since).
+    state : path, optional
+        Root of the private state folders (default :func:`dippas.userdirs.state_dir`).
     **options
         Method options (:func:`method_params`).
 
@@ -237,14 +264,17 @@ def plan_batch(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, meth
     out = Path(os.path.abspath(out))
     if out.exists() and not out.is_dir():
         raise DippasInputError(f"{out}: --out must be a folder")
+    check_writable_folder(out)
     items = expand_inputs(inputs, exclude=[out])
     fps = FingerprintSource(fingerprint, fingerprints)
     _check_mode(method, params, fps, items)
     outputs = [out / n for n in assign_output_names(items)]
     _check_no_overwrite(items, outputs)
     hashes = _Hashes()
-    photos = [_plan_one(it, o, method, params, device, fps, hashes, out) for it, o in zip(items, outputs)]
-    return BatchPlan(out, method, params, device, photos)
+    folder = batch_state(out, state)
+    photos = [_plan_one(it, o, method, params, device, fps, hashes, out, folder, force)
+              for it, o in zip(items, outputs)]
+    return BatchPlan(out, method, params, device, photos, folder)
 
 
 # --------------------------------------------------------------------------
@@ -362,6 +392,8 @@ def run_batch(plan: BatchPlan, client, *, retries: int = DEFAULT_RETRIES,
         workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         plan.out.mkdir(parents=True, exist_ok=True)
         _sweep(pending)
+        for p in pending:  # this batch may replace these outputs on a rerun, record or not
+            claim(plan.state, p.name)
         batch_id = uuid.uuid4().hex[:8]
         futures = {client.submit(run_task, p.task, key=f"dippas-batch-{batch_id}-{i}", pure=False,
                                  retries=int(retries), resources=plan.resources): i
@@ -373,7 +405,7 @@ def run_batch(plan: BatchPlan, client, *, retries: int = DEFAULT_RETRIES,
                 progress(len(results), len(pending))
         _sweep(pending)
         try:
-            (plan.out / RUNS_FOLDER).rmdir()  # only when no unfinished DIPPAS run is left in it
+            (plan.state / RUNS_FOLDER).rmdir()  # only when no unfinished DIPPAS run is left in it
         except OSError:
             pass
     return _summarize(plan, pending, results, time.perf_counter() - t0, workers)

@@ -12,11 +12,13 @@ DESCRIPTION = (
     "CSV manifests with the columns image[,fingerprint]) into --out, one Dask task per photo: "
     "on a local cluster sized to this machine by default, or on an existing cluster with "
     "--scheduler. Each output OUT/<name>.png (the input's name mirrored under --out) is written "
-    "atomically, then its record OUT/<name>.json (parameters, PSNR/SSIM and NCC, input SHA-256, "
-    "timings), which marks it finished: a rerun skips finished photos and redoes those whose "
-    "record is missing or whose input, fingerprint or parameters changed. A failing photo is "
-    "retried (--retries; bad input is not) and reported; the others carry on. "
-    "Exit code 0: all done; 1: some failed; 2: bad usage or no inputs."
+    "atomically; --out holds nothing else. Its record (parameters, PSNR/SSIM and NCC, input path "
+    "and SHA-256, timings) goes to a private state folder (--state), never beside the output, "
+    "and marks it finished: a rerun skips finished photos and redoes those whose input, "
+    "fingerprint or parameters changed. An existing file this batch did not write is never "
+    "replaced without --force. A failing photo is retried (--retries; bad input is not) and "
+    "reported; the others carry on. Exit code 0: all done; 1: some failed; 2: bad usage or no "
+    "inputs."
 )
 EPILOG = """\
 cluster:
@@ -29,6 +31,9 @@ cluster:
 
 names: OUT mirrors the inputs' names with .png; colliding names get _<suffix>, then -<hash>
        (see docs/batch.md)
+state: records, claims and DIPPAS runs of OUT live in STATE/batch/<hash of OUT's path>/, mode 0700;
+       STATE is --state, else $DIPPAS_STATE_DIR, else the per-user state folder
+       (~/.local/state/napari-dippas on Linux)
 
 examples:
   dippas batch photos/ --out anon/ --method inpainting
@@ -48,7 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="photo, folder, glob pattern or CSV manifest (image[,fingerprint])")
     p.add_argument("--out", "-o", required=True, metavar="DIR",
-                   help="output folder: <name>.png and <name>.json per photo (created; reruns resume)")
+                   help="output folder: one <name>.png per photo, nothing else (created; reruns resume)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing files in --out that this batch did not write")
+    p.add_argument("--state", default=None, metavar="DIR",
+                   help="root of the private state folder (records, runs); default "
+                   "$DIPPAS_STATE_DIR or the per-user state folder; on a cluster, a folder "
+                   "every worker can write")
     p.add_argument("--method", choices=("dippas", "inpainting"), default="dippas",
                    help="anonymization method (default dippas)")
     p.add_argument("--fingerprint", "-k", type=existing_file, default=None,
@@ -105,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     check_execution_arguments(args)
     plan = plan_batch(args.inputs, args.out, args.method, fingerprint=args.fingerprint,
                       fingerprints=args.fingerprints, device=args.device or "auto",
-                      sigma=args.sigma, **_options(args))
+                      sigma=args.sigma, force=args.force, state=args.state, **_options(args))
     print(f"{len(plan.photos)} photos: {len(plan.pending)} to run, {len(plan.skipped)} finished "
           f"earlier, {len(plan.failed)} cannot run", file=sys.stderr)
     summary = _run_pending(args, plan) if plan.pending else run_batch(plan, None)

@@ -164,8 +164,10 @@ def _dask_map_func(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate, format_table
+    from ..io import check_writable_folder
     from ._common import print_json
 
+    check_writable_folder(args.out)  # before any work (issue 15)
     bars = _Bars()
     try:
         with _dask_map_func(args) as map_func:

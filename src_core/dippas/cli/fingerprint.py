@@ -52,11 +52,11 @@ def _check_sizes(files, crop) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..fingerprint import estimate_fingerprint
-    from ..io import check_output_path, list_images, save_fingerprint
+    from ..io import check_fingerprint_output, list_images, save_fingerprint
     from ._common import bar_callback, print_json, progress_bar
 
     files = list_images(args.folder)
-    check_output_path(args.output, files, args.force)
+    check_fingerprint_output(args.output, files, args.force)
     _check_sizes(files, args.crop)
     with progress_bar(len(files), "fingerprint", unit="img") as bar:
         k = estimate_fingerprint(files, sigma=args.sigma, crop=args.crop,

@@ -21,12 +21,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import check_output_path, load_image, save_fingerprint
+    from ..errors import DippasInputError
+    from ..io import check_fingerprint_output, load_image, save_fingerprint
     from ..residual import noise_residual
+    from ..validation import check_image
     from ._common import print_json
 
-    check_output_path(args.output, [args.image], args.force)
-    image = load_image(args.image)
+    check_fingerprint_output(args.output, [args.image], args.force)
+    image = check_image(load_image(args.image), name=str(args.image))
+    if image.min() == image.max():
+        raise DippasInputError(f"{args.image}: the image is flat (every pixel {image.flat[0]}); "
+                               "it has no noise residual")
     w = noise_residual(image, args.sigma)
     out = save_fingerprint(args.output, w, force=args.force, inputs=[args.image])
     summary = {"output": str(out), "shape": list(w.shape), "sigma": args.sigma,

@@ -148,7 +148,10 @@ def check_run_dir(path: str | os.PathLike, resume: bool) -> Path:
     ------
     DippasInputError
     """
+    from ..io import check_writable_folder
+
     p = Path(path)
+    check_writable_folder(p)  # an unwritable place is refused before any work
     if resume:
         if not p.is_dir():
             raise DippasInputError(f"{p}: no such run folder to resume")

@@ -30,9 +30,10 @@ def _figure(width: float = 6.0, height: float = 5.0):
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    from ..io import atomic_write
+    """Write a plot without metadata (no ``tEXt Software``, no ``pHYs``), replacing an older one."""
+    from ..figures import save_figure
 
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
+    return save_figure(fig, path, force=True, tight=True)
 
 
 def _labels_scores(summary: Mapping, key: str = "ncc") -> tuple[np.ndarray, np.ndarray]:
