@@ -149,7 +149,8 @@ class InversionWidget(Container):
         self.max_iter = SpinBox(label="iterations", min=1, max=10_000_000, step=100)
         self.stop_psnr = FloatSpinBox(label="stop PSNR (dB)", min=1.0, max=100.0, step=0.5)
         self.save_psnr = FloatSpinBox(label="save PSNR (dB)", min=1.0, max=100.0, step=0.5)
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1)
+        # -1: the seed is derived from the photo's pixels, like every other face
+        self.seed = SpinBox(label="seed (-1: from the photo)", min=-1, max=2**31 - 1, value=-1)
         self.tile_size = SpinBox(label="tile side (pixels)", min=MIN_SIDE, max=8192, step=16,
                                  value=DEFAULT_TILE)
         self.run_dir = FileEdit(mode="d", label="run folder", value=self._auto_dir)
@@ -234,7 +235,6 @@ class InversionWidget(Container):
         self.max_iter.value = p.max_iter
         self.stop_psnr.value = p.stop_psnr
         self.save_psnr.value = p.save_psnr
-        self.seed.value = p.seed
         self._show_thresholds()
 
     def _show_thresholds(self, *_) -> None:
@@ -317,7 +317,8 @@ class InversionWidget(Container):
                                          dtype=np.float32)
             job = DippasJob(mode=self.mode.value, preset=self.preset.value,
                             max_iter=self.max_iter.value, stop_psnr=self.stop_psnr.value,
-                            save_psnr=self.save_psnr.value, seed=self.seed.value,
+                            save_psnr=self.save_psnr.value,
+                            seed=None if self.seed.value < 0 else self.seed.value,
                             tile=int(self.tile_size.value), device=self.device.value)
             job.prepare(image, fingerprint)
             run_dir = self._target_dir()
