@@ -1,0 +1,223 @@
+"""Benchmark of ``dippas audit``: which tests each output passes, and camera-photo counts.
+
+Prints two tables (shared Dresden data, tuning protocol of DESIGN/GUIDE):
+
+``--part tests``: the four 512x512 quadrants of each 1024x1024 natural crop
+(64 positives), against fingerprints estimated at 1024x1024 from the 10
+flat-fields of each device and cropped alike. For the originals, the default
+inpainting output and inpainting without edge reconstruction, the fraction of
+quadrants on which each per-image test says "match" at false-alarm 1e-3;
+for the originals also against the next device's fingerprint (64 negatives:
+the measured false-alarm rate). Set tests: for each device with two or more
+natural photos and each quadrant, the set of that quadrant over the device's
+photos (references: the other devices' photos, same quadrant); the fraction
+of sets on which each set test says "match".
+
+``--part photos``: fingerprint quality and detection strength against the
+number of camera photos n. Flat-field photos: K from the first n of a
+device's 10, for all six devices; its half-split NCC and predicted accuracy,
+its NCC with the 10-photo K, and the fraction of the device's natural
+quadrants whose ``ncc`` test says "match". Natural photos (Nikon_D70s_1, 6
+photos): K from n natural photos, tested on the held-out ones (leave-out).
+
+Usage::
+
+    python benchmarks/bench_audit.py --part tests     # ~15 min on 2 cores
+    python benchmarks/bench_audit.py --part photos    # ~3 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+import dippas
+from dippas.audit import AuditOptions, audit_image, audit_set
+from dippas.audit.camera import half_split_quality
+from dippas.correlation import attribution_reference, ncc
+from dippas.fingerprint import fingerprint_from_sums, fingerprint_sums
+from dippas.io import load_image
+
+DATA = Path(os.environ.get("DIPPAS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DRESDEN = DATA / "dresden"
+Q = 512
+
+
+def device_of(path: Path) -> str:
+    return path.stem.rsplit("_", 1)[0]
+
+
+def quadrant(a: np.ndarray, q: int) -> np.ndarray:
+    y, x = (q // 2) * Q, (q % 2) * Q
+    return np.ascontiguousarray(a[y:y + Q, x:x + Q])
+
+
+def flatfield_fingerprints() -> dict[str, np.ndarray]:
+    out = {}
+    for d in sorted(p.name for p in (DRESDEN / "flatfield").iterdir()):
+        out[d] = dippas.estimate_fingerprint(sorted((DRESDEN / "flatfield" / d).glob("*.jpg")))
+    return out
+
+
+def naturals() -> list[Path]:
+    files = sorted((DRESDEN / "natural").glob("*.jpg"))
+    if not files:
+        sys.exit(f"no natural photos under {DRESDEN} (set DIPPAS_DATA)")
+    return files
+
+
+def anonymizers() -> dict:
+    from dippas.inpainting import inpaint_anonymize
+
+    return {
+        "original": lambda im: im,
+        "inpainting (default)": lambda im: inpaint_anonymize(im),
+        "inpainting, edges off": lambda im: inpaint_anonymize(im, edges=False),
+    }
+
+
+def part_tests() -> None:
+    ks = flatfield_fingerprints()
+    devices = sorted(ks)
+    files = naturals()
+    opt = AuditOptions()
+    rates: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    set_rates: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    outputs: dict[str, dict[tuple[str, int], np.ndarray]] = defaultdict(dict)
+    t0 = time.time()
+    for f in files:
+        img = load_image(f)
+        dev = device_of(f)
+        other = devices[(devices.index(dev) + 1) % len(devices)]
+        for q in range(4):
+            im = quadrant(img, q)
+            for name, anon in anonymizers().items():
+                out = anon(im)
+                outputs[name][(f.name, q)] = out
+                res = audit_image(out, quadrant(ks[dev], q), opt, original=im)
+                for t in res.tests:
+                    rates[name][t.name].append(t.matched)
+                if name == "original":
+                    neg = audit_image(out, quadrant(ks[other], q), opt)
+                    for t in neg.tests:
+                        rates["original vs another camera (false alarms)"][t.name].append(t.matched)
+        print(f"  {f.name} done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    by_dev = defaultdict(list)
+    for f in files:
+        by_dev[device_of(f)].append(f)
+    for name in outputs:
+        for dev, group in by_dev.items():
+            if len(group) < 2:
+                continue
+            refs_files = [f for f in files if device_of(f) != dev]
+            for q in range(4):
+                imgs = [outputs[name][(f.name, q)] for f in group]
+                refs = [outputs["original"][(f.name, q)] for f in refs_files]
+                res = audit_set(imgs, quadrant(ks[dev], q), refs, opt)
+                for t in res.tests:
+                    set_rates[name][t.name].append(t.matched)
+    print("\nPer-image tests: fraction of 512x512 quadrants with verdict 'match' (pfa 1e-3)")
+    names = list(rates)
+    tests = list(rates["original"])
+    print("| test | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for t in tests:
+        cells = []
+        for n in names:
+            v = rates[n].get(t)
+            cells.append(f"{np.mean(v):.2f} ({sum(v)}/{len(v)})" if v else "-")
+        print(f"| {t} | " + " | ".join(cells) + " |")
+    print("\nSet tests: fraction of sets (device x quadrant) with verdict 'match'")
+    names = list(set_rates)
+    tests = list(set_rates["original"])
+    print("| test | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for t in tests:
+        print(f"| {t} | " + " | ".join(f"{np.mean(set_rates[n][t]):.2f} "
+                                       f"({sum(set_rates[n][t])}/{len(set_rates[n][t])})"
+                                       for n in names) + " |")
+    print(f"\nsets: " + ", ".join(f"{d} ({len(g)} photos)" for d, g in by_dev.items() if len(g) > 1)
+          + f"; total time {time.time() - t0:.0f} s")
+
+
+def _detection(k: np.ndarray, photos: list[Path], opt: AuditOptions) -> list[bool]:
+    from dippas.audit.image_tests import ncc_test
+
+    hits = []
+    for f in photos:
+        img = load_image(f)
+        for q in range(4):
+            im = quadrant(img, q)
+            w = dippas.noise_residual(im)
+            hits.append(ncc_test("ncc", w, attribution_reference(im, quadrant(k, q)), opt.pfa).matched)
+    return hits
+
+
+def part_photos() -> None:
+    opt = AuditOptions()
+    files = naturals()
+    print("\nFlat-field camera photos: mean over the 6 devices (detection on their natural quadrants)")
+    print("| photos n | half-split NCC | predicted accuracy | NCC with 10-photo K | originals detected (ncc test) |")
+    print("|---|---|---|---|---|")
+    devices = sorted(p.name for p in (DRESDEN / "flatfield").iterdir())
+    full = {}
+    rows = defaultdict(lambda: defaultdict(list))
+    for d in devices:
+        ff = sorted((DRESDEN / "flatfield" / d).glob("*.jpg"))
+        photos = [f for f in files if device_of(f) == d]
+        num, den, _ = fingerprint_sums(ff, parts=len(ff))
+        full[d] = fingerprint_from_sums(num.sum(0), den.sum(0))
+        for n in range(2, len(ff) + 1):
+            k = fingerprint_from_sums(num[:n].sum(0), den[:n].sum(0))
+            ka = fingerprint_from_sums(num[:n:2].sum(0), den[:n:2].sum(0))
+            kb = fingerprint_from_sums(num[1:n:2].sum(0), den[1:n:2].sum(0))
+            r, thr, acc = half_split_quality(ka, kb)
+            rows[n]["half"].append(r)
+            rows[n]["thr"].append(thr)
+            rows[n]["acc"].append(acc)
+            rows[n]["full"].append(ncc(k, full[d]))
+            rows[n]["det"] += _detection(k, photos, opt)
+    for n in sorted(rows):
+        r = rows[n]
+        print(f"| {n} | {np.mean(r['half']):.3f} (threshold {np.mean(r['thr']):.4f}) | "
+              f"{np.mean(r['acc']):.2f} | {np.mean(r['full']):.2f} | "
+              f"{np.mean(r['det']):.2f} ({sum(r['det'])}/{len(r['det'])}) |")
+    dev = "Nikon_D70s_1"
+    photos = [f for f in files if device_of(f) == dev]
+    print(f"\nNatural camera photos ({dev}, {len(photos)} photos; each held out in turn, K from n others)")
+    print("| photos n | half-split NCC | predicted accuracy | NCC with flat-field K | held-out quadrants detected |")
+    print("|---|---|---|---|---|")
+    for n in range(2, len(photos)):
+        half, acc, corr, det = [], [], [], []
+        for i, held in enumerate(photos):
+            rest = [p for j, p in enumerate(photos) if j != i][:n]
+            num, den, _ = fingerprint_sums(rest, parts=2)
+            k = fingerprint_from_sums(num.sum(0), den.sum(0))
+            r, _, a = half_split_quality(fingerprint_from_sums(num[0], den[0]),
+                                         fingerprint_from_sums(num[1], den[1]))
+            half.append(r)
+            acc.append(a)
+            corr.append(ncc(k, full[dev]))
+            det += _detection(k, [held], opt)
+        print(f"| {n} | {np.mean(half):.3f} | {np.mean(acc):.2f} | {np.mean(corr):.3f} | "
+              f"{np.mean(det):.2f} ({sum(det)}/{len(det)}) |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("tests", "photos", "all"), default="all")
+    args = ap.parse_args()
+    if args.part in ("photos", "all"):
+        part_photos()
+    if args.part in ("tests", "all"):
+        part_tests()
+
+
+if __name__ == "__main__":
+    main()
