@@ -268,3 +268,30 @@ def test_camera_photos_mode_in_audit(dresden_dir, tmp_path, originals):
     assert rep.fingerprint["source"] == "camera photos" and rep.fingerprint["photos"] == 10
     assert any(t.matched for t in rep.images[0].tests)
     assert rep.set is None
+
+
+# ----------------------------------------------------------------------------- evaluate columns
+
+def test_evaluation_scores_carry_the_audit_tests(dresden_dir):
+    import dippas
+    from dippas.evaluation.scoring import score_image, summarize_setting
+    from dippas.fingerprint import centre_crop
+    from dippas.io import load_image
+
+    devices = [DEVICE, "Nikon_D200_0"]
+    ks = {d: dippas.estimate_fingerprint(sorted((dresden_dir / "flatfield" / d).glob("*.jpg")),
+                                         crop=256) for d in devices}
+    records = []
+    for f in sorted((dresden_dir / "natural").glob(f"{DEVICE}_*.jpg"))[:2]:
+        img = centre_crop(load_image(f), (256, 256))
+        rec = score_image(img, img, ks, None, audit=True)
+        assert set(rec["audit"]["ncc"]) == set(devices)
+        assert rec["audit"]["ncc"][DEVICE] == pytest.approx(rec["ncc"][DEVICE], rel=1e-5)
+        assert len(rec["audit"]) >= 6
+        records.append({**rec, "device": DEVICE, "image_id": f.stem})
+    summary = summarize_setting(records, devices)
+    ncc_row = summary["audit"]["ncc"]
+    assert ncc_row["auc"] == pytest.approx(summary["auc"])
+    assert 0.0 <= ncc_row["match_own"] <= 1.0 and 0.0 <= ncc_row["match_other"] <= 1.0
+    assert "audit" not in summarize_setting([{k: v for k, v in r.items() if k != "audit"}
+                                             for r in records], devices)

@@ -67,22 +67,28 @@ def resize_fingerprint(fingerprint: np.ndarray, scale: float) -> np.ndarray:
         return np.asarray(im.resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32).copy()
 
 
-def crop_shift(image: np.ndarray, fingerprint: np.ndarray,
-               shift: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Crop ``shift = (dy, dx)`` pixels off the top and left, as a publisher's re-crop.
-
-    The image loses its first ``dy`` rows and ``dx`` columns; the fingerprint
-    keeps its top-left corner of the same size, so the PRNU is misaligned by
-    ``(dy, dx)`` and only a PCE searched over shifts can find it.
-
-    Returns
-    -------
-    image, fingerprint : ndarray
-        Both ``(H - dy, W - dx)``.
-    """
+def _check_shift(shape: tuple[int, ...], shift: tuple[int, int]) -> tuple[int, int]:
     dy, dx = (int(v) for v in shift)
-    h, w = np.shape(image)[:2]
+    h, w = shape[:2]
     if not (0 <= dy < h // 2 and 0 <= dx < w // 2):
-        raise DippasInputError(f"crop shift {shift} is too large for a {h}x{w} image")
-    return (np.asarray(image)[dy:, dx:],
-            np.asarray(fingerprint)[:h - dy, :w - dx])
+        raise DippasInputError(f"crop shift {tuple(shift)} is too large for a {h}x{w} image")
+    return dy, dx
+
+
+def shift_crop_image(image: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+    """Crop ``shift = (dy, dx)`` rows and columns off the top and left, as a publisher's re-crop.
+
+    Pixel ``(i, j)`` of the result is sensor pixel ``(i + dy, j + dx)``: against
+    :func:`shift_crop_fingerprint` the PRNU is misaligned by ``(dy, dx)`` and
+    only a PCE searched over shifts can find it.
+    """
+    dy, dx = _check_shift(np.shape(image), shift)
+    return np.asarray(image)[dy:, dx:]
+
+
+def shift_crop_fingerprint(fingerprint: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+    """The fingerprint an examiner lines up with a re-cropped image: its top-left corner of
+    the cropped size (the examiner does not know the shift)."""
+    dy, dx = _check_shift(np.shape(fingerprint), shift)
+    h, w = np.shape(fingerprint)[:2]
+    return np.asarray(fingerprint)[:h - dy, :w - dx]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -31,7 +32,13 @@ from ..errors import Cancelled, DippasInputError
 from ..progress import CancelToken
 from ..residual import noise_residual
 from ..validation import check_fingerprint, check_image
-from .attacks import crop_shift, jpeg_recompress, resize_fingerprint, resize_image
+from .attacks import (
+    jpeg_recompress,
+    resize_fingerprint,
+    resize_image,
+    shift_crop_fingerprint,
+    shift_crop_image,
+)
 from .nulls import (
     block_z_map,
     max_z_threshold,
@@ -122,10 +129,125 @@ def _scale_name(scale: float) -> str:
     return f"{scale:g}".replace(".", "p")
 
 
+@dataclass(frozen=True)
+class ExaminerView:
+    """One way an examiner looks at an image, ready to be scored against any fingerprint.
+
+    Attributes
+    ----------
+    name : str
+        Name of the test it feeds.
+    kind : {"ncc", "pce", "pce_search", "block_max"}
+    residual : ndarray
+        Noise residual of the (possibly post-processed) image.
+    image : ndarray
+        The image whose gray level multiplies K in the reference ``gray(I) * K``.
+    transform : callable
+        Maps the camera's K to this view's geometry (resize, crop shift).
+    mask : ndarray or None
+        Pixels the NCC is restricted to.
+    block : int or None
+        Block side of a block-maximum test.
+    """
+
+    name: str
+    kind: str
+    residual: np.ndarray = field(repr=False)
+    image: np.ndarray = field(repr=False)
+    transform: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)
+    block: int | None = None
+
+    def score(self, fingerprint: np.ndarray, pfa: float) -> TestResult:
+        """This view's test against ``fingerprint`` (in the original image's geometry)."""
+        x = attribution_reference(self.image, self.transform(fingerprint))
+        if self.kind == "ncc":
+            return ncc_test(self.name, self.residual, x, pfa, mask=self.mask)
+        if self.kind in ("pce", "pce_search"):
+            return pce_test(self.name, self.residual, x, pfa, search=self.kind == "pce_search")
+        return block_max_test(self.name, self.residual, x, int(self.block), pfa)
+
+
+def _same(k: np.ndarray) -> np.ndarray:
+    return k
+
+
 def planned_image_steps(options: AuditOptions, original: bool) -> int:
     """Number of progress steps of :func:`audit_image`."""
-    return (5 + len(options.blocks) + len(options.jpeg_qualities) + len(options.scales)
-            + (1 if original else 0))
+    return 4 + len(options.jpeg_qualities) + len(options.scales) + (1 if original else 0)
+
+
+def examiner_views(image: np.ndarray, options: AuditOptions | None = None,
+                   original: np.ndarray | None = None, residual: np.ndarray | None = None,
+                   progress: Callable[[int, int | None], None] | None = None,
+                   cancel: CancelToken | None = None) -> list[ExaminerView]:
+    """Every view of the per-image tests: residuals and masks computed once, for any K.
+
+    Parameters
+    ----------
+    image : ndarray, (H, W) or (H, W, 3)
+        The image under test, 0-255 units.
+    options : AuditOptions, optional
+    original : ndarray, optional
+        The image's original (same size): adds ``ncc_edges_original``.
+    residual : ndarray, optional
+        Precomputed ``noise_residual(image, options.sigma)``.
+    progress, cancel
+        ``progress(done, total)`` after each group; cancel checked between groups.
+
+    Returns
+    -------
+    list of ExaminerView
+        In the order of the tests (see the module docstring).
+    """
+    opt = options or AuditOptions()
+    img = check_image(image)
+    total = planned_image_steps(opt, original is not None)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("audit cancelled")
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    w = noise_residual(img, opt.sigma) if residual is None else np.asarray(residual, np.float32)
+    views = [ExaminerView("ncc", "ncc", w, img, _same),
+             ExaminerView("pce", "pce", w, img, _same),
+             ExaminerView("pce_search", "pce_search", w, img, _same)]
+    views.append(ExaminerView("ncc_edges", "ncc", w, img, _same, mask=audit_edge_mask(img)))
+    step()
+    views += [ExaminerView(f"block_max_{b}", "block_max", w, img, _same, block=int(b))
+              for b in opt.blocks]
+    for q in opt.jpeg_qualities:
+        jimg = jpeg_recompress(img, q)
+        views.append(ExaminerView(f"jpeg_{q}_ncc", "ncc", noise_residual(jimg, opt.sigma), jimg,
+                                  _same))
+        step()
+    for s in opt.scales:
+        rimg = resize_image(img, s)
+        views.append(ExaminerView(f"resize_{_scale_name(s)}_ncc", "ncc",
+                                  noise_residual(rimg, opt.sigma), rimg,
+                                  partial(resize_fingerprint, scale=s)))
+        step()
+    simg = shift_crop_image(img, opt.shift)
+    views.append(ExaminerView("crop_shift_pce", "pce_search", noise_residual(simg, opt.sigma), simg,
+                              partial(shift_crop_fingerprint, shift=opt.shift)))
+    step()
+    views.append(ExaminerView(f"ncc_sigma{opt.second_sigma:g}", "ncc",
+                              noise_residual(img, opt.second_sigma), img, _same))
+    step()
+    if original is not None:
+        original = check_image(original, name="original")
+        if original.shape[:2] != img.shape[:2]:
+            raise DippasInputError(f"original is {original.shape[0]}x{original.shape[1]}, "
+                                   f"the image {img.shape[0]}x{img.shape[1]}")
+        views.append(ExaminerView("ncc_edges_original", "ncc", w, img, _same,
+                                  mask=audit_edge_mask(original)))
+        step()
+    return views
 
 
 def audit_image(image: np.ndarray, fingerprint: np.ndarray, options: AuditOptions | None = None,
@@ -157,60 +279,14 @@ def audit_image(image: np.ndarray, fingerprint: np.ndarray, options: AuditOption
     opt = options or AuditOptions()
     img = check_image(image)
     k = check_fingerprint(fingerprint, shape=img.shape[:2])
-    if original is not None:
-        original = check_image(original, name="original")
-        if original.shape[:2] != img.shape[:2]:
-            raise DippasInputError(f"original is {original.shape[0]}x{original.shape[1]}, "
-                                   f"the image {img.shape[0]}x{img.shape[1]}")
-    pfa = opt.pfa
-    total = planned_image_steps(opt, original is not None)
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("audit cancelled")
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    w = noise_residual(img, opt.sigma) if residual is None else np.asarray(residual, np.float32)
-    x = attribution_reference(img, k)
-    tests = [ncc_test("ncc", w, x, pfa)]
-    step()
-    tests.append(pce_test("pce", w, x, pfa, search=False))
-    tests.append(pce_test("pce_search", w, x, pfa, search=True))
-    step()
-    tests.append(ncc_test("ncc_edges", w, x, pfa, mask=audit_edge_mask(img)))
-    step()
-    for b in opt.blocks:
-        tests.append(block_max_test(f"block_max_{b}", w, x, int(b), pfa))
-        step()
-    for q in opt.jpeg_qualities:
-        jimg = jpeg_recompress(img, q)
-        tests.append(ncc_test(f"jpeg_{q}_ncc", noise_residual(jimg, opt.sigma),
-                              attribution_reference(jimg, k), pfa))
-        step()
-    for s in opt.scales:
-        rimg = resize_image(img, s)
-        tests.append(ncc_test(f"resize_{_scale_name(s)}_ncc", noise_residual(rimg, opt.sigma),
-                              attribution_reference(rimg, resize_fingerprint(k, s)), pfa))
-        step()
-    simg, sk = crop_shift(img, k, opt.shift)
-    sw = noise_residual(simg, opt.sigma)
-    tests.append(pce_test("crop_shift_pce", sw, attribution_reference(simg, sk), pfa, search=True))
-    step()
-    tests.append(ncc_test(f"ncc_sigma{opt.second_sigma:g}", noise_residual(img, opt.second_sigma),
-                          x, pfa))
-    step()
+    views = examiner_views(img, opt, original, residual, progress, cancel)
+    tests = tuple(v.score(k, opt.pfa) for v in views)
     psnr = None
     if original is not None:
         from ..metrics import psnr as psnr_db
         from ..validation import to_float255
 
-        tests.append(ncc_test("ncc_edges_original", w, x, pfa, mask=audit_edge_mask(original)))
         a, b = to_float255(original), to_float255(img)
         psnr = psnr_db(a, b, data_range=255.0) if a.shape == b.shape else None
-        step()
-    heat = block_ncc_map(w, x, int(opt.heatmap_block))
-    return ImageAudit(tuple(tests), heat, int(opt.heatmap_block), psnr)
+    heat = block_ncc_map(views[0].residual, attribution_reference(img, k), int(opt.heatmap_block))
+    return ImageAudit(tests, heat, int(opt.heatmap_block), psnr)
