@@ -20,10 +20,26 @@ its NCC with the 10-photo K, and the fraction of the device's natural
 quadrants whose ``ncc`` test says "match". Natural photos (Nikon_D70s_1, 6
 photos): K from n natural photos, tested on the held-out ones (leave-out).
 
+``--part calibration``: the null side. Every quadrant of the natural crops
+against the five other devices' fingerprints (320 negatives): the fraction
+that passes the 1e-3 threshold of the whole-image NCC and of the 64-pixel
+block maximum, with the plain ``1/sqrt(N)`` scale and with the HAC scale of
+:mod:`dippas.audit.nulls`, and the spread of ``NCC / scale`` (1 for a
+calibrated null).
+
+``--part dippas`` (slow on a CPU, so reduced): the 256x256 centre of the
+natural crops of two devices with several photos (two photos each), DIPPAS
+aware with the ``fast`` preset stopped after ``--max-iter`` iterations
+(default 600; the paper runs until 39 dB), assembled with the defaults; the
+per-image verdicts of the originals and the outputs, and the set tests per
+device.
+
 Usage::
 
-    python benchmarks/bench_audit.py --part tests     # ~15 min on 2 cores
+    python benchmarks/bench_audit.py --part tests     # ~8 min on 2 cores
     python benchmarks/bench_audit.py --part photos    # ~3 min
+    python benchmarks/bench_audit.py --part calibration   # ~1 min
+    python benchmarks/bench_audit.py --part dippas [--max-iter 600]   # ~20 min on 2 cores
 """
 
 from __future__ import annotations
@@ -209,10 +225,88 @@ def part_photos() -> None:
               f"{np.mean(det):.2f} ({sum(det)}/{len(det)}) |")
 
 
+def part_calibration() -> None:
+    from dippas.audit.nulls import HAC_LAG, block_z_map, max_z_threshold, ncc_null_sd, two_sided_z
+
+    ks = flatfield_fingerprints()
+    z = two_sided_z(1e-3)
+    plain, hac, bplain, bhac = [], [], [], []
+    for f in naturals():
+        img = load_image(f)
+        for q in range(4):
+            im = quadrant(img, q)
+            w = dippas.noise_residual(im)
+            for d, k in ks.items():
+                if d == device_of(f):
+                    continue
+                x = attribution_reference(im, quadrant(k, q))
+                score = ncc(w, x)
+                plain.append(score * Q)
+                hac.append(score / ncc_null_sd(w, x))
+                b = 64
+                m = (Q // b) ** 2
+                blocks = [ncc(w[i:i + b, j:j + b], x[i:i + b, j:j + b]) * b
+                          for i in range(0, Q, b) for j in range(0, Q, b)]
+                bplain.append(np.max(np.abs(blocks)) >= max_z_threshold(m, 1e-3))
+                bhac.append(np.nanmax(np.abs(block_z_map(w, x, b))) >= max_z_threshold(m, 1e-3))
+    plain, hac = np.array(plain), np.array(hac)
+    print(f"\nNull calibration on {plain.size} negatives (512x512 quadrants x other devices), pfa 1e-3")
+    print("| scale | std of NCC/scale | whole-image NCC passes | block_max_64 passes |")
+    print("|---|---|---|---|")
+    print(f"| 1/sqrt(N) | {plain.std():.3f} | {np.mean(np.abs(plain) >= z):.4f} | {np.mean(bplain):.4f} |")
+    print(f"| HAC (lag {HAC_LAG}) | "
+          f"{hac.std():.3f} | {np.mean(np.abs(hac) >= z):.4f} | {np.mean(bhac):.4f} |")
+
+
+def part_dippas(max_iter: int, size: int = 256,
+                devices: tuple[str, ...] = ("Nikon_D70_1", "Nikon_D70s_1")) -> None:
+    from dippas import anonymize_dippas
+    from dippas.fingerprint import centre_crop
+    from dippas.metrics import psnr
+
+    ks = flatfield_fingerprints()
+    opt = AuditOptions()
+    t0 = time.time()
+    verdicts: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    sets: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    psnrs = []
+    for dev in devices:
+        k = centre_crop(ks[dev], (size, size))
+        group = [f for f in naturals() if device_of(f) == dev][:2]
+        pair = {"original": [], "DIPPAS": []}
+        for f in group:
+            im = np.ascontiguousarray(centre_crop(load_image(f), (size, size)))
+            out = anonymize_dippas(im, k, preset="fast", device="cpu", max_iter=max_iter)
+            psnrs.append(psnr(im, out, data_range=255.0))
+            for name, x in (("original", im), ("DIPPAS", out)):
+                pair[name].append(x)
+                for t in audit_image(x, k, opt).tests:
+                    verdicts[name][t.name].append(t.matched)
+            print(f"  {f.name} done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+        for name, imgs in pair.items():
+            for t in audit_set(imgs, k, (), opt).tests:
+                sets[name][t.name].append(t.matched)
+    print(f"\nDIPPAS (fast preset, {max_iter} iterations, CPU), {size}x{size} centre crops, "
+          f"{len(psnrs)} photos of {', '.join(devices)}; PSNR "
+          f"{np.mean(psnrs):.2f} dB (min {np.min(psnrs):.2f})")
+    print("| test | original | DIPPAS |")
+    print("|---|---|---|")
+    for table in (verdicts, sets):
+        for t in table["original"]:
+            print(f"| {t} | " + " | ".join(f"{sum(table[n][t])}/{len(table[n][t])}"
+                                           for n in ("original", "DIPPAS")) + " |")
+    print(f"total time {time.time() - t0:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("tests", "photos", "all"), default="all")
+    ap.add_argument("--part", choices=("tests", "photos", "calibration", "dippas", "all"), default="all")
+    ap.add_argument("--max-iter", type=int, default=600, help="DIPPAS iterations (--part dippas)")
     args = ap.parse_args()
+    if args.part == "dippas":
+        part_dippas(args.max_iter)
+    if args.part in ("calibration", "all"):
+        part_calibration()
     if args.part in ("photos", "all"):
         part_photos()
     if args.part in ("tests", "all"):

@@ -249,7 +249,7 @@ def test_camera_photos_estimate_and_cache(dresden_dir, tmp_path, flatfield_k):
     seen = []
     cam = camera_fingerprint(photos, cache_dir=cache, progress=lambda d, t: seen.append(d))
     assert cam.photos == 10 and cam.skipped == 1 and not cam.cached and seen[-1] == 10
-    assert cam.half_ncc > cam.half_ncc_threshold and 0 < cam.accuracy <= 1
+    assert cam.half_ncc > cam.half_ncc_threshold and cam.reliable and 0 < cam.accuracy <= 1
     assert np.allclose(cam.fingerprint, flatfield_k, atol=1e-6)
     again = camera_fingerprint(photos, cache_dir=cache, progress=lambda d, t: seen.append(-1))
     assert again.cached and -1 not in seen

@@ -70,11 +70,19 @@ class CameraFingerprint:
     accuracy: float
     cached: bool = False
 
+    @property
+    def reliable(self) -> bool:
+        """Whether the two halves share a fingerprint significantly (``half_ncc`` above threshold).
+
+        When not, the estimate is mostly noise and a "no match" from it proves nothing.
+        """
+        return bool(self.half_ncc >= self.half_ncc_threshold)
+
     def summary(self) -> dict:
         """The figures, for JSON and reports (no paths)."""
         return {"photos": self.photos, "skipped": self.skipped, "half_ncc": self.half_ncc,
                 "half_ncc_threshold": self.half_ncc_threshold, "accuracy": self.accuracy,
-                "cached": self.cached}
+                "reliable": self.reliable, "cached": self.cached}
 
 
 def default_cache_dir() -> Path:

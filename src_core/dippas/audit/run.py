@@ -291,6 +291,10 @@ def report_lines(report: AuditReport) -> list[str]:
                      f"half-split NCC {fp['half_ncc']:.4f} (threshold {fp['half_ncc_threshold']:.4f}), "
                      f"predicted accuracy {fp['accuracy']:.2f}"
                      + (" [cached]" if fp.get("cached") else ""))
+        if not fp.get("reliable"):
+            lines.append("WARNING: the two halves of the camera photos do not share a significant "
+                         "fingerprint; this K is mostly noise and a 'no match' proves nothing. "
+                         "Add photos (docs/audit.md).")
     for name, res in zip(report.files, report.images, strict=True):
         extra = f"  (PSNR {res.psnr:.2f} dB)" if res.psnr is not None else ""
         lines.append(f"{Path(name).name}{extra}")
