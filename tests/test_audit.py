@@ -227,6 +227,10 @@ def test_bad_input_cases(tmp_path, capsys, originals, k_file, dresden_dir):
          "unsupported figure extension")
     _bad([originals[0], "-k", k_file, "--original", *originals], tmp_path, capsys,
          "original(s) for 1 image")
+    existing = tmp_path / "existing.png"
+    existing.write_bytes(b"keep me")
+    _bad([originals[0], "-k", k_file, "--figure", existing], tmp_path, capsys, "already exists")
+    assert existing.read_bytes() == b"keep me"
 
 
 def test_set_tests_asked_of_one_image(originals, flatfield_k):

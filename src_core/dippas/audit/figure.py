@@ -29,6 +29,9 @@ def check_figure_path(path: str | os.PathLike, inputs=()) -> Path:
     if p.suffix.lower() not in FIGURE_SUFFIXES:
         raise DippasInputError(f"{p}: unsupported figure extension {p.suffix or '(none)'!r}; "
                                "use .png")
+    if p.exists() and not p.is_dir():
+        raise DippasInputError(f"{p}: already exists; the audit never overwrites a file, "
+                               "choose another figure name")
     return check_output_path(p, inputs)
 
 
