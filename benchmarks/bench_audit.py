@@ -27,6 +27,10 @@ block maximum, with the plain ``1/sqrt(N)`` scale and with the HAC scale of
 :mod:`dippas.audit.nulls`, and the spread of ``NCC / scale`` (1 for a
 calibrated null).
 
+``--part speed``: the time and peak memory (tracemalloc, NumPy buffers) of
+the per-image audit of the uncropped 3008x2000 photo, against a random
+fingerprint of its size, and of its edge mask alone.
+
 ``--part dippas`` (slow on a CPU, so reduced): the 256x256 centre of the
 natural crops of two devices with several photos (two photos each), DIPPAS
 aware with the ``fast`` preset stopped after ``--max-iter`` iterations
@@ -39,6 +43,7 @@ Usage::
     python benchmarks/bench_audit.py --part tests     # ~8 min on 2 cores
     python benchmarks/bench_audit.py --part photos    # ~3 min
     python benchmarks/bench_audit.py --part calibration   # ~1 min
+    python benchmarks/bench_audit.py --part speed     # ~1 min
     python benchmarks/bench_audit.py --part dippas [--max-iter 600]   # ~20 min on 2 cores
 """
 
@@ -258,6 +263,27 @@ def part_calibration() -> None:
           f"{hac.std():.3f} | {np.mean(np.abs(hac) >= z):.4f} | {np.mean(bhac):.4f} |")
 
 
+def part_speed() -> None:
+    import tracemalloc
+
+    from dippas.audit import audit
+    from dippas.audit.image_tests import audit_edge_mask
+
+    img = load_image(DRESDEN / "full" / "Nikon_D70_1_20543.JPG")
+    k = (np.random.default_rng(0).standard_normal(img.shape[:2]) * 0.01).astype(np.float32)
+    t = time.perf_counter()
+    audit_edge_mask(img)
+    t_mask = time.perf_counter() - t
+    tracemalloc.start()
+    t = time.perf_counter()
+    audit([img], fingerprint=k)
+    t_all = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"\nFull photo {img.shape[1]}x{img.shape[0]}: per-image audit {t_all:.1f} s "
+          f"(edge mask alone {t_mask:.1f} s), peak NumPy memory {peak / 2**20:.0f} MiB")
+
+
 def part_dippas(max_iter: int, size: int = 256,
                 devices: tuple[str, ...] = ("Nikon_D70_1", "Nikon_D70s_1")) -> None:
     from dippas import anonymize_dippas
@@ -300,13 +326,15 @@ def part_dippas(max_iter: int, size: int = 256,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("tests", "photos", "calibration", "dippas", "all"), default="all")
+    ap.add_argument("--part", choices=("tests", "photos", "calibration", "speed", "dippas", "all"), default="all")
     ap.add_argument("--max-iter", type=int, default=600, help="DIPPAS iterations (--part dippas)")
     args = ap.parse_args()
     if args.part == "dippas":
         part_dippas(args.max_iter)
     if args.part in ("calibration", "all"):
         part_calibration()
+    if args.part in ("speed", "all"):
+        part_speed()
     if args.part in ("photos", "all"):
         part_photos()
     if args.part in ("tests", "all"):
