@@ -36,6 +36,11 @@ def __getattr__(name: str):
         from .inpainting import inpaint_anonymize
 
         return inpaint_anonymize
+    if name in ("run_audit", "camera_fingerprint"):
+        # ``dippas.audit`` is the subpackage; its entry point is exported as ``run_audit``.
+        from . import audit as _audit
+
+        return _audit.audit if name == "run_audit" else _audit.camera_fingerprint
     raise AttributeError(f"module 'dippas' has no attribute {name!r}")
 
 __version__ = "0.1.0"
@@ -49,6 +54,7 @@ __all__ = [
     "DippasInputError",
     "attribution_scores",
     "block_ncc_map",
+    "camera_fingerprint",
     "cell_statistics",
     "estimate_fingerprint",
     "ncc",
@@ -57,4 +63,5 @@ __all__ = [
     "noise_residual_rgb",
     "pce",
     "rgb2gray",
+    "run_audit",
 ]

@@ -42,13 +42,13 @@ def save_figure(fig, path: str | os.PathLike, *, force: bool = False, tight: boo
     return save_image(path, figure_pixels(fig, tight=tight, dpi=dpi), force=force)
 
 
-def _limit(*maps: np.ndarray) -> float:
+def heatmap_limit(*maps: np.ndarray) -> float:
     vals = [np.abs(m[np.isfinite(m)]) for m in maps if m is not None and np.isfinite(m).any()]
     top = max((float(v.max()) for v in vals if v.size), default=0.0)
     return top if top > 0 else 1e-3
 
 
-def _show_heatmap(ax, heatmap: np.ndarray, shape: tuple[int, int], limit: float, title: str):
+def show_heatmap(ax, heatmap: np.ndarray, shape: tuple[int, int], limit: float, title: str):
     h, w = shape
     im = ax.imshow(heatmap, cmap="PiYG", vmin=-limit, vmax=limit, interpolation="nearest",
                    extent=(0, w, h, 0))
@@ -75,7 +75,7 @@ def before_after_figure(path: str | os.PathLike, before: np.ndarray, after: np.n
     from .io import check_output_path
 
     out = check_output_path(path, force=force)
-    limit = _limit(heat_before, heat_after)
+    limit = heatmap_limit(heat_before, heat_after)
     fig, axes = plt.subplots(2, 2, figsize=(8, 8.4), constrained_layout=True)
     for ax, img, label in ((axes[0, 0], before, "input"), (axes[0, 1], after, "anonymized")):
         ax.imshow(img)
@@ -83,8 +83,8 @@ def before_after_figure(path: str | os.PathLike, before: np.ndarray, after: np.n
         ax.set_xticks([])
         ax.set_yticks([])
     shape = before.shape[:2]
-    _show_heatmap(axes[1, 0], heat_before, shape, limit, f"input: NCC per {block}px block")
-    im = _show_heatmap(axes[1, 1], heat_after, shape, limit, f"anonymized: NCC per {block}px block")
+    show_heatmap(axes[1, 0], heat_before, shape, limit, f"input: NCC per {block}px block")
+    im = show_heatmap(axes[1, 1], heat_after, shape, limit, f"anonymized: NCC per {block}px block")
     fig.colorbar(im, ax=axes[1, :], shrink=0.8, label="NCC with the fingerprint")
     if title:
         fig.suptitle(title, fontsize=11)

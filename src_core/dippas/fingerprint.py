@@ -261,6 +261,91 @@ def _load(src: ImageSource) -> tuple[np.ndarray, str]:
     return load_image(src), os.fspath(src)
 
 
+def fingerprint_sums(
+    images: Iterable[ImageSource],
+    sigma: float = 3.0,
+    crop: tuple[int, int] | None = None,
+    parts: int = 1,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Stream images into the ML numerator and denominator, split into disjoint parts.
+
+    Image ``i`` (in iteration order) goes to part ``i % parts``, so ``parts=2``
+    gives two disjoint halves (even and odd images) from one pass over the
+    images: each residual is computed once. The sums of all parts give the
+    sums of the whole set (see :func:`fingerprint_from_sums`).
+
+    Parameters
+    ----------
+    images : iterable of ndarray or path
+        Images of one device, all the same size after ``crop``.
+    sigma : float, optional
+        Residual noise level, 0-255 units.
+    crop : (h, w) or None, optional
+        Centre crop applied to every image.
+    parts : int, optional
+        Number of disjoint parts (default 1).
+    progress, cancel
+        As in :func:`estimate_fingerprint`.
+
+    Returns
+    -------
+    num, den : ndarray, shape (parts, H, W, C), float32
+        Per-part numerator ``sum W_i I_i / 255`` and denominator
+        ``sum (IntenScale * Saturation)**2``.
+    counts : list of int
+        Images summed into each part.
+
+    Raises
+    ------
+    DippasInputError
+        On no images, unequal sizes, or a bad image.
+    """
+    if parts < 1:
+        raise DippasInputError(f"parts must be at least 1, got {parts}")
+    total = len(images) if hasattr(images, "__len__") else None
+    num = den = None
+    counts = [0] * parts
+    count = 0
+    for batch in _batches(_frames(images, crop, cancel)):
+        if num is None:
+            num = np.zeros((parts, *batch[0].shape), dtype=np.float32)
+            den = np.zeros((parts, *batch[0].shape), dtype=np.float32)
+        residuals = _colour_residuals(batch, sigma)
+        for part in range(parts):
+            idx = [k for k in range(len(batch)) if (count + k) % parts == part]
+            if idx:
+                _accumulate([batch[k] for k in idx], [residuals[k] for k in idx],
+                            num[part], den[part])
+                counts[part] += len(idx)
+        for k in range(len(batch)):
+            if k and cancel is not None and cancel.cancelled:  # as if between images
+                raise Cancelled("fingerprint estimation cancelled")
+            count += 1
+            if progress is not None:
+                progress(count, total)
+    if count == 0:
+        raise DippasInputError("no images to estimate a fingerprint from")
+    return num, den, counts
+
+
+def fingerprint_from_sums(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """The fingerprint ``K = num / (den + 1)``, gray-converted and post-processed.
+
+    Parameters
+    ----------
+    num, den : ndarray, shape (H, W, C)
+        Sums from :func:`fingerprint_sums` (one part, or the sum of parts).
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+    """
+    k = np.asarray(num, dtype=np.float32) / (np.asarray(den, dtype=np.float32) + 1.0)
+    return postprocess_inplace(rgb2gray(k if k.shape[2] == 3 else k[:, :, 0]))
+
+
 def estimate_fingerprint(
     images: Iterable[ImageSource],
     sigma: float = 3.0,
@@ -305,21 +390,5 @@ def estimate_fingerprint(
         if not sizes:
             raise DippasInputError("no images to estimate a fingerprint from")
         crop = (min(s[0] for s in sizes), min(s[1] for s in sizes))
-    total = len(images) if hasattr(images, "__len__") else None
-    num = den = None
-    count = 0
-    for batch in _batches(_frames(images, crop, cancel)):
-        if num is None:
-            num = np.zeros(batch[0].shape, dtype=np.float32)
-            den = np.zeros(batch[0].shape, dtype=np.float32)
-        _accumulate(batch, _colour_residuals(batch, sigma), num, den)
-        for k in range(len(batch)):
-            if k and cancel is not None and cancel.cancelled:  # as if between images
-                raise Cancelled("fingerprint estimation cancelled")
-            count += 1
-            if progress is not None:
-                progress(count, total)
-    if count == 0:
-        raise DippasInputError("no images to estimate a fingerprint from")
-    k = num / (den + 1.0)
-    return postprocess_inplace(rgb2gray(k if k.shape[2] == 3 else k[:, :, 0]))
+    num, den, _ = fingerprint_sums(images, sigma, crop, 1, progress, cancel)
+    return fingerprint_from_sums(num[0], den[0])

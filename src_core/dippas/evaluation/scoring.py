@@ -16,6 +16,12 @@ negatives against every other one (paper §4.4): ROC AUC, EER, TPR at FPR
 1 % and 5 %, AUC of the PCE, edge-only AUC and its relative change
 ``(AUC_edges - AUC) / AUC`` (paper Table 4), mean PSNR and SSIM and the
 trade-off ``C = PSNR (1 - 2 |AUC - 0.5|)``.
+
+With ``audit=True`` (:func:`score_image`), every per-image test of
+``dippas audit`` is also scored against every device (``audit``: test ->
+device -> score; ``audit_match``: test -> device -> verdict is "match"), and
+:func:`summarize_setting` adds ``audit``: per test, the AUC of its score and
+the fraction of positives and of negatives on which it says "match".
 """
 
 from __future__ import annotations
@@ -59,8 +65,49 @@ def fidelity(original: np.ndarray, image: np.ndarray) -> dict[str, float]:
     return {"psnr": psnr(a, b, data_range=255.0), "ssim": ssim(a, b, data_range=255.0)}
 
 
+def audit_scores(image: np.ndarray, fingerprints: Mapping[str, np.ndarray],
+                 sigma: float = 3.0) -> dict:
+    """The per-image tests of ``dippas audit`` against every fingerprint.
+
+    The examiner's views (residuals of the recompressed, resized and
+    re-cropped image, the edge mask of the image itself) are computed once.
+
+    Returns
+    -------
+    dict
+        ``audit`` (test -> device -> score) and ``audit_match`` (test ->
+        device -> bool, the verdict at the default false-alarm probability).
+    """
+    from ..audit.image_tests import examiner_views
+    from ..audit.options import AuditOptions
+
+    opt = AuditOptions(sigma=sigma)
+    views = examiner_views(image, opt)
+    scores: dict = {v.name: {} for v in views}
+    match: dict = {v.name: {} for v in views}
+    for dev, k in fingerprints.items():
+        for v in views:
+            t = v.score(k, opt.pfa)
+            scores[v.name][dev] = t.score
+            match[v.name][dev] = t.matched
+    return {"audit": scores, "audit_match": match}
+
+
+def audit_summary(records: Sequence[Mapping], devices: Sequence[str]) -> dict:
+    """Per audit test: ``auc`` of its score, ``match_own`` and ``match_other`` (match rates)."""
+    labels = label_matrix(devices, [r["device"] for r in records])
+    out = {}
+    for test in records[0]["audit"]:
+        scores = score_matrix([r["audit"] for r in records], devices, test)
+        match = score_matrix([r["audit_match"] for r in records], devices, test)
+        out[test] = {"auc": auc_or_none(labels, scores),
+                     "match_own": _mean(match[labels]) if labels.any() else None,
+                     "match_other": _mean(match[~labels]) if (~labels).any() else None}
+    return out
+
+
 def score_image(image: np.ndarray, original: np.ndarray, fingerprints: Mapping[str, np.ndarray],
-                edges: np.ndarray | None, sigma: float = 3.0) -> dict:
+                edges: np.ndarray | None, sigma: float = 3.0, audit: bool = False) -> dict:
     """Attribution scores of one anonymized image against every fingerprint, and its fidelity.
 
     Parameters
@@ -75,12 +122,15 @@ def score_image(image: np.ndarray, original: np.ndarray, fingerprints: Mapping[s
         Edge mask of the original; None skips the edge-only scores.
     sigma : float
         Residual noise level, 0-255 units.
+    audit : bool
+        Also score the per-image tests of ``dippas audit`` (:func:`audit_scores`).
 
     Returns
     -------
     dict
         ``ncc``, ``pce``, ``ncc_edges`` (device -> float), ``psnr``,
-        ``ssim`` and ``edge_fraction``.
+        ``ssim`` and ``edge_fraction``; with ``audit``, ``audit`` and
+        ``audit_match``.
     """
     from ..correlation import attribution_reference, ncc, pce
     from ..residual import noise_residual
@@ -96,6 +146,8 @@ def score_image(image: np.ndarray, original: np.ndarray, fingerprints: Mapping[s
         out["ncc_edges"][dev] = edge_ncc(w, x, edges)
     out.update(fidelity(original, image))
     out["edge_fraction"] = float(np.mean(edges)) if edges is not None else None
+    if audit:
+        out.update(audit_scores(image, fingerprints, sigma))
     return out
 
 
@@ -234,6 +286,8 @@ def summarize_setting(records: Sequence[Mapping], devices: Sequence[str]) -> dic
     out["ssim_mean"] = _mean(r["ssim"] for r in records)
     out["tradeoff_c"] = tradeoff_or_none(out["psnr_mean"], out["auc"])
     out["edge_fraction_mean"] = _mean(r.get("edge_fraction") for r in records)
+    if all("audit" in r for r in records):
+        out["audit"] = audit_summary(records, devices)
     out["matrices"] = {
         "devices": list(devices),
         "images": [r["image_id"] for r in records],
