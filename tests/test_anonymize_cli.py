@@ -124,3 +124,33 @@ def test_existing_output_needs_force_and_input_is_never_overwritten(tmp_path, cr
     out.write_bytes(b"keep")
     assert main(["anonymize", str(crop), "-o", str(out), "--method", "inpainting"]) == 2
     assert out.read_bytes() == b"keep"
+
+
+def test_camera_photos_give_the_fingerprint_of_anonymize(tmp_path, dresden_dir, capsys):
+    photos = dresden_dir / "flatfield" / "Nikon_D70_1"
+    img = dresden_dir / "natural" / "Nikon_D70_1_20543.jpg"
+    out = tmp_path / "out.png"
+    assert main(["anonymize", str(img), "-o", str(out), "--method", "inpainting",
+                 "--camera-photos", str(photos), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # K from the camera's own photos: the original correlates (null scale 1/1024), the output far less
+    assert report["input"]["ncc"] > 0.003 and report["input"]["pce"] > 10
+    assert abs(report["output"]["ncc"]) < report["input"]["ncc"] / 3
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--camera-photos", "{few}"], "needs at least 8"),
+    (["--camera-photos", "{few}", "-k", "{k}"], "not both"),
+])
+def test_camera_photos_refusals_before_any_work(tmp_path, dresden_dir, crop, crop_k, capsys,
+                                                 extra, message):
+    few = tmp_path / "few"
+    few.mkdir()
+    for p in sorted((dresden_dir / "flatfield" / "Nikon_D70_1").iterdir())[:3]:
+        (few / p.name).write_bytes(p.read_bytes())
+    args = [a.format(few=few, k=crop_k) for a in extra]
+    out = tmp_path / "o.png"
+    assert main(["anonymize", str(crop), "-o", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -86,13 +86,10 @@ class CameraFingerprint:
 
 
 def default_cache_dir() -> Path:
-    """``$DIPPAS_CACHE_DIR``, else ``$XDG_CACHE_HOME/dippas``, else ``~/.cache/dippas``; then
-    ``camera-fingerprints``."""
-    root = os.environ.get("DIPPAS_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = os.path.join(xdg, "dippas") if xdg else os.path.join(Path.home(), ".cache", "dippas")
-    return Path(root) / "camera-fingerprints"
+    """The private cache of camera fingerprints: ``camera-fingerprints`` in :func:`dippas.userdirs.state_dir`."""
+    from ..userdirs import state_dir
+
+    return state_dir("camera-fingerprints")
 
 
 def usable_photos(folder: str | os.PathLike, crop: int | None = None,

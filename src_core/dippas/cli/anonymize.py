@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fingerprint", "-k", type=existing_file, default=None,
                    help="camera fingerprint K (.npy, .tif, .mat): PRNU-aware DIPPAS; with "
                    "inpainting it is used for the report only")
+    p.add_argument("--camera-photos", default=None, metavar="DIR",
+                   help="estimate K from your own photos of the same camera, straight from it (at "
+                   "least 8, the photo's size; cached privately): PRNU-aware DIPPAS without "
+                   "flat-fields (docs/audit.md)")
     p.add_argument("--sigma", type=positive_float, default=3.0,
                    help="residual noise level for the report, 0-255 units (default 3)")
     g = p.add_argument_group("DIPPAS")
@@ -47,8 +51,11 @@ def _job(args):
     from ..jobs import check_mode
     from ._job_options import dippas_job, dippas_options, inpainting_job
 
+    if args.fingerprint and args.camera_photos:
+        raise DippasInputError("give --fingerprint K or --camera-photos DIR, not both")
     if args.method == "dippas":
-        check_mode("blind" if args.blind else "aware", args.fingerprint is not None)
+        check_mode("blind" if args.blind else "aware",
+                   args.fingerprint is not None or args.camera_photos is not None)
         return dippas_job(args)
     dippas_only = sorted(dippas_options(args)) + (["blind"] if args.blind else []) \
         + (["run"] if args.run else [])
@@ -71,7 +78,25 @@ def _load(args, job):
     if args.fingerprint:
         k = check_fingerprint(load_fingerprint(args.fingerprint), shape=image.shape[:2],
                               name=str(args.fingerprint))
+    elif args.camera_photos:
+        k = check_fingerprint(_camera_fingerprint(args.camera_photos), shape=image.shape[:2],
+                              name=f"the fingerprint of {args.camera_photos}")
     return image, k
+
+
+def _camera_fingerprint(folder: str):
+    """K from the user's own photos (cached), with a warning when its quality is low."""
+    import sys
+
+    from ..audit import camera_fingerprint
+    from ._common import bar_callback, progress_bar
+
+    with progress_bar(None, "camera fingerprint", unit="photo") as bar:
+        cam = camera_fingerprint(folder, progress=bar_callback(bar))
+    if not cam.reliable:
+        print(f"warning: the fingerprint of {folder} is weak ({cam.photos} photos, halves' NCC "
+              f"{cam.half_ncc:.4f}); add more photos of the camera (docs/audit.md)", file=sys.stderr)
+    return cam.fingerprint
 
 
 def _warn_if_weak(job, image, out) -> None:
@@ -107,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
 
     job = _job(args)
     inputs = [args.image] + ([args.fingerprint] if args.fingerprint else [])
-    check_outputs(args, inputs, args.fingerprint is not None)
+    if args.camera_photos:
+        from ..audit.camera import usable_photos
+
+        inputs += usable_photos(args.camera_photos)[0]  # enough of them, before any work
+    has_k = args.fingerprint is not None or args.camera_photos is not None
+    check_outputs(args, inputs, has_k)
     image, k = _load(args, job)
     if isinstance(job, DippasJob) and args.run:
         job.check_run_folder(args.run, image, k)
