@@ -84,6 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch device of the dippas methods (default auto)")
     p.add_argument("--edge-denoiser", default="nl_means", metavar="NAME",
                    help="denoiser of the edge mask of the edge-only test (default nl_means)")
+    p.add_argument("--audit", action="store_true",
+                   help="also score every per-image test of dippas audit against every device "
+                   "(per test: AUC and match rates, in results.json; docs/audit.md)")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     p.add_argument("--json", action="store_true", help="print the per-setting results as JSON")
     from ._execution import add_execution_arguments
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         with _dask_map_func(args) as map_func:
             res = evaluate(args.dataset, args.methods or ["none"], args.out, grid=args.grid,
                            crop=args.crop, fingerprints=args.fingerprints, sigma=args.sigma,
-                           device=args.device, edge_denoiser=args.edge_denoiser,
+                           device=args.device, edge_denoiser=args.edge_denoiser, audit=args.audit,
                            plots=not args.no_plots, map_func=map_func, progress=bars.progress,
                            task_progress=bars.task_progress)
     finally:

@@ -114,6 +114,7 @@ class Task:
     edge_mask: str
     run_dir: str | None = None
     torch_device: str = "auto"
+    audit: bool = False
     score_key: str = ""
 
     @property
@@ -170,9 +171,10 @@ def file_digest(path: str | os.PathLike) -> str:
     return hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:8]
 
 
-def score_key(fingerprints: Mapping[str, Path], sigma: float, edge_denoiser: str) -> str:
-    """Digest of what the scores depend on besides the image: fingerprints, sigma, edge denoiser."""
-    h = hashlib.sha1(f"v{RECORD_VERSION}|{float(sigma)!r}|{edge_denoiser}".encode())
+def score_key(fingerprints: Mapping[str, Path], sigma: float, edge_denoiser: str,
+              audit: bool = False) -> str:
+    """Digest of what the scores depend on besides the image: fingerprints, sigma, edge denoiser, audit."""
+    h = hashlib.sha1(f"v{RECORD_VERSION}|{float(sigma)!r}|{edge_denoiser}|{bool(audit)}".encode())
     for dev, p in fingerprints.items():
         st = Path(p).stat()
         h.update(f"|{dev}|{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -316,7 +318,8 @@ def anonymize_one(task: Task, progress=None, cancel=None) -> dict:
     anon, computed, seconds = _anonymized(task, original, progress, cancel)
     t0 = time.perf_counter()
     mask = edge_mask_for(task, original)
-    scores = score_image(anon, original, _fingerprints_for(task, anon.shape[:2]), mask, task.sigma)
+    scores = score_image(anon, original, _fingerprints_for(task, anon.shape[:2]), mask, task.sigma,
+                         audit=task.audit)
     setting = task.setting
     rec = {
         "image": task.image, "image_id": task.image_id, "image_key": task.image_key,
@@ -340,12 +343,12 @@ def anonymize_one(task: Task, progress=None, cancel=None) -> dict:
 
 def build_tasks(ds: Dataset, settings: Sequence[Setting], fingerprints: Mapping[str, Path],
                 out: Path, crop: int | None, sigma: float = 3.0, edge_denoiser: str = "nl_means",
-                device: str = "auto") -> list[Task]:
+                device: str = "auto", audit: bool = False) -> list[Task]:
     """One task per (setting, image), settings outer, images in dataset order."""
     cdir = Path(out) / "cache" / crop_name(crop)
     keys = {item.path: image_key(item.path) for item in ds.items}
     fps = tuple((d, str(p)) for d, p in fingerprints.items())
-    skey = score_key(fingerprints, sigma, edge_denoiser)
+    skey = score_key(fingerprints, sigma, edge_denoiser, audit)
     tasks = []
     for s in settings:
         for item in ds.items:
@@ -362,7 +365,7 @@ def build_tasks(ds: Dataset, settings: Sequence[Setting], fingerprints: Mapping[
                 out_image=str(cdir / s.slug / f"{key}.png"),
                 out_record=str(cdir / s.slug / f"{key}.json"),
                 edge_mask=str(cdir / f"edges-{_safe_name(edge_denoiser)}" / f"{base}.png"),
-                run_dir=run_dir, torch_device=device, score_key=skey,
+                run_dir=run_dir, torch_device=device, score_key=skey, audit=bool(audit),
             ))
     return tasks
 
@@ -395,7 +398,7 @@ def evaluate(source: str | os.PathLike | Dataset, methods: Sequence[str] = ("non
              out: str | os.PathLike = "evaluation", *, grid: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
              crop: int | None = 512, fingerprints: str | os.PathLike | None = None,
              sigma: float = 3.0, device: str = "auto", edge_denoiser: str = "nl_means",
-             plots: bool = True, map_func: MapFunc | None = None,
+             audit: bool = False, plots: bool = True, map_func: MapFunc | None = None,
              progress: Callable[[int, int], None] | None = None,
              task_progress: ProgressFactory | None = None, cancel=None) -> EvaluationResult:
     """Run the evaluation protocol of the paper (§4.4) and write its outputs.
@@ -422,6 +425,9 @@ def evaluate(source: str | os.PathLike | Dataset, methods: Sequence[str] = ("non
         Torch device of DIPPAS: auto, cuda, mps or cpu.
     edge_denoiser : str, optional
         Denoiser of the edge mask (default ``'nl_means'``, the inpainting default).
+    audit : bool, optional
+        Also score the per-image tests of ``dippas audit`` (``audit`` in each
+        summary: per test, the AUC and the match rates).
     plots : bool, optional
         Write the PNG plots (default True).
     map_func : callable, optional
@@ -457,7 +463,7 @@ def evaluate(source: str | os.PathLike | Dataset, methods: Sequence[str] = ("non
     fps = resolve_fingerprints(ds, out / "fingerprints", crop, sigma, progress=task_progress,
                                cancel=cancel)
     check_sizes(ds, {d: p for d, p in fps.items() if d not in ds.fingerprint_files}, crop)
-    tasks = build_tasks(ds, settings, fps, out, crop, sigma, edge_denoiser, device)
+    tasks = build_tasks(ds, settings, fps, out, crop, sigma, edge_denoiser, device, audit)
     inversions = inversion_tasks(tasks)
     total = len(inversions) + len(tasks)
     done = 0
