@@ -58,10 +58,10 @@ from .runner import (
     anonymize_one,
     build_tasks,
     evaluate,
-    format_table,
     invert_one,
     summarize,
 )
+from .tables import format_table
 from .scoring import attribution_summary, label_matrix, score_image, summarize_setting
 
 __all__ = [

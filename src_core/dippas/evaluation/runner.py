@@ -1,4 +1,4 @@
-"""Run the protocol: tasks, the per-image work function, caching, and the output files.
+"""Run the protocol: tasks, the per-image work function and the orchestration (keys: keys.py, files: tables.py).
 
 The unit of work is :func:`anonymize_one`, a plain function of a picklable
 :class:`Task` (one image, one setting) returning a plain ``dict`` record, so
@@ -32,13 +32,7 @@ re-anonymizing) when those change.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-import math
 import os
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Cancelled
-from ..jsonio import dumps, write_json
+from ..jsonio import write_json
 from .dataset import (
     Dataset,
     check_sizes,
@@ -57,10 +51,16 @@ from .dataset import (
     load_dataset,
     resolve_fingerprints,
 )
-from .methods import Setting, expand_settings, get_method, invert_dippas, parse_grid, run_method
-
-#: Version of the record format; part of the score cache key.
-RECORD_VERSION = 1
+from .keys import file_digest, image_key, read_record, safe_name, score_key
+from .methods import (
+    Setting,
+    expand_settings,
+    get_method,
+    invert_dippas,
+    parse_grid,
+    run_method,
+)
+from .tables import write_outputs
 
 ProgressFactory = Callable[[str], Callable[[int, int | None], None] | None]
 MapFunc = Callable[[Callable, Iterable], Iterable]
@@ -151,42 +151,6 @@ class EvaluationResult:
 # --------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.\-_]", "_", text)[:80] or "image"
-
-
-def image_key(path: str | os.PathLike) -> str:
-    """Cache name of an image: its stem and the first 10 hex digits of its content's SHA-1."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"{_safe_name(Path(path).stem)}-{h.hexdigest()[:10]}"
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """8 hex digits identifying a file by its resolved path, size and modification time."""
-    st = Path(path).stat()
-    return hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:8]
-
-
-def score_key(fingerprints: Mapping[str, Path], sigma: float, edge_denoiser: str,
-              audit: bool = False) -> str:
-    """Digest of what the scores depend on besides the image: fingerprints, sigma, edge denoiser, audit."""
-    h = hashlib.sha1(f"v{RECORD_VERSION}|{float(sigma)!r}|{edge_denoiser}|{bool(audit)}".encode())
-    for dev, p in fingerprints.items():
-        st = Path(p).stat()
-        h.update(f"|{dev}|{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
-
-
-def _read_record(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
 
 class _FingerprintCache:
     """Fingerprints by (file, crop shape), loaded once per process, bounded in bytes."""
@@ -311,7 +275,7 @@ def anonymize_one(task: Task, progress=None, cancel=None) -> dict:
     _check_cancel(cancel)
     rec_path = Path(task.out_record)
     if rec_path.is_file() and Path(task.out_image).is_file():
-        rec = _read_record(rec_path)
+        rec = read_record(rec_path)
         if rec is not None and rec.get("score_key") == task.score_key:
             return {**rec, "cached": True, "anonymized": False, "scored": False}
     original = load_original(task)
@@ -331,7 +295,7 @@ def anonymize_one(task: Task, progress=None, cancel=None) -> dict:
         "score_key": task.score_key,
     }
     if not computed:
-        old = _read_record(rec_path)
+        old = read_record(rec_path)
         rec["seconds_anonymize"] = old.get("seconds_anonymize") if old else None
     write_json(rec_path, rec)
     return {**rec, "cached": False, "anonymized": computed, "scored": True}
@@ -364,7 +328,7 @@ def build_tasks(ds: Dataset, settings: Sequence[Setting], fingerprints: Mapping[
                 edge_denoiser=edge_denoiser,
                 out_image=str(cdir / s.slug / f"{key}.png"),
                 out_record=str(cdir / s.slug / f"{key}.json"),
-                edge_mask=str(cdir / f"edges-{_safe_name(edge_denoiser)}" / f"{base}.png"),
+                edge_mask=str(cdir / f"edges-{safe_name(edge_denoiser)}" / f"{base}.png"),
                 run_dir=run_dir, torch_device=device, score_key=skey, audit=bool(audit),
             ))
     return tasks
@@ -516,101 +480,3 @@ def summarize(records: Sequence[Mapping], settings: Sequence[Setting], devices: 
 
 
 #: Columns of results.csv.
-RESULT_COLUMNS = ("setting", "method", "params", "images", "devices", "positives", "negatives",
-                  "dropped", "auc", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5", "threshold", "auc_pce",
-                  "auc_edges", "auc_edges_rel_change", "psnr_mean", "psnr_min", "ssim_mean",
-                  "tradeoff_c", "edge_fraction_mean")
-
-#: Columns of per_image.csv.
-PER_IMAGE_COLUMNS = ("setting", "method", "image_id", "device", "psnr", "ssim", "ncc_own",
-                     "pce_own", "ncc_edges_own", "ncc_max_other", "edge_fraction",
-                     "seconds_anonymize", "image", "out_image")
-
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, (dict, list, tuple)):
-        return dumps(v, indent=None)
-    if isinstance(v, bool):
-        return str(int(v))
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
-    return str(v)
-
-
-def _csv_text(columns: Sequence[str], rows: Iterable[Mapping]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
-    return buf.getvalue()
-
-
-def _write_text(path: Path, text: str) -> Path:
-    from ..io import atomic_write
-
-    def writer(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    return atomic_write(path, writer)
-
-
-def per_image_rows(records: Sequence[Mapping]) -> list[dict]:
-    """Rows of per_image.csv: scores against the image's own device and the best other one."""
-    rows = []
-    for r in records:
-        others = [v for d, v in r["ncc"].items() if d != r["device"] and v is not None]
-        rows.append({**r, "ncc_own": r["ncc"].get(r["device"]), "pce_own": r["pce"].get(r["device"]),
-                     "ncc_edges_own": r["ncc_edges"].get(r["device"]),
-                     "ncc_max_other": max(others) if others else None})
-    return rows
-
-
-def write_outputs(out: Path, summaries, records, ds: Dataset, settings, crop, sigma, edge_denoiser,
-                  work, fingerprints) -> dict:
-    """Write results.json, results.csv and per_image.csv; returns name -> path."""
-    from .. import __version__
-
-    report = {
-        "dippas_version": __version__,
-        "protocol": "paper 4.4: NCC(W, gray(I)K); positives = own device, negatives = every other",
-        "dataset": {"source": str(ds.source) if ds.source else None, "layout": ds.layout,
-                    "images": len(ds.items), "devices": list(fingerprints),
-                    "fingerprints": {d: str(p) for d, p in fingerprints.items()}},
-        "crop": crop, "sigma": sigma, "edge_denoiser": edge_denoiser,
-        "settings": summaries, "work": work,
-    }
-    files = {
-        "results_json": write_json(out / "results.json", report),
-        "results_csv": _write_text(out / "results.csv", _csv_text(RESULT_COLUMNS, summaries)),
-        "per_image_csv": _write_text(out / "per_image.csv",
-                                     _csv_text(PER_IMAGE_COLUMNS, per_image_rows(records))),
-    }
-    return {k: str(v) for k, v in files.items()}
-
-
-def format_table(summaries: Sequence[Mapping]) -> str:
-    """The results as a fixed-width text table (one row per setting)."""
-    cols = [("setting", "setting", "{}"), ("AUC", "auc", "{:.4f}"), ("EER", "eer", "{:.3f}"),
-            ("TPR@1%", "tpr_at_fpr_1", "{:.3f}"), ("TPR@5%", "tpr_at_fpr_5", "{:.3f}"),
-            ("AUC_PCE", "auc_pce", "{:.4f}"), ("AUC_edge", "auc_edges", "{:.4f}"),
-            ("dAUC_edge", "auc_edges_rel_change", "{:+.1%}"), ("PSNR", "psnr_mean", "{:.2f}"),
-            ("SSIM", "ssim_mean", "{:.4f}"), ("C", "tradeoff_c", "{:.2f}")]
-
-    def fmt(v, f):
-        if v is None:
-            return "-"
-        if isinstance(v, float) and not math.isfinite(v):
-            return "inf" if v > 0 else "nan"
-        return f.format(v)
-
-    rows = [[fmt(s.get(k), f) for _, k, f in cols] for s in summaries]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, (h, _, _) in enumerate(cols)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, ((h, _, _), w) in enumerate(zip(cols, widths)))]
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(lines)
