@@ -52,7 +52,7 @@ def run_design(design: str, size: int, iters: int) -> dict:
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
-    from dippas.dip.runner import open_run
+    from dippas.dip.dippas_run import open_run
     from napari_dippas.widgets._common import start_task
     from napari_dippas.workers.core_task import CoreTask
     from napari_dippas.workers.events import RunProgress

@@ -23,7 +23,7 @@ from dippas.evaluation import (
     score_image,
     summarize_setting,
 )
-from dippas.evaluation import runner as runner_mod
+from dippas.evaluation import protocol as runner_mod
 from dippas.io import save_fingerprint, save_image
 from dippas.samples import apply_fingerprint, simulated_fingerprint
 

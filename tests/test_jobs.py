@@ -241,7 +241,7 @@ def test_anonymize_warns_when_the_inversion_stopped_too_early(photos, tmp_path, 
 
 
 def test_seeds_differ_between_photos_and_repeat_for_one():
-    from dippas.dip.runner import content_seed, tile_seed
+    from dippas.dip.dippas_run import content_seed, tile_seed
     from dippas.dip.tiling import TileGeometry
     from dippas.samples import camera_sample
 

@@ -77,7 +77,7 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
     create : dict, optional
         ``job`` (a :class:`dippas.jobs.DippasJob`), ``image`` and
         ``fingerprint``: a new run is made through the run store's
-        :func:`dippas.dip.runner.open_run`. Without it the run in ``run_dir``
+        :func:`dippas.dip.dippas_run.open_run`. Without it the run in ``run_dir``
         is resumed.
     open_kwargs : dict, optional
         Arguments of :meth:`dippas.dip.DippasRun.open` (``device``,
@@ -97,7 +97,7 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
 
     import numpy as np
     from dippas.dip import DippasRun
-    from dippas.dip.runner import open_run
+    from dippas.dip.dippas_run import open_run
 
     if create is not None:
         job = create["job"]

@@ -229,7 +229,7 @@ class DippasJob(_JobDict):
 
     def for_image(self, image: np.ndarray) -> DippasJob:
         """This job with its seed resolved for ``image`` (as :meth:`prepare` returns it)."""
-        from .dip.runner import content_seed
+        from .dip.dippas_run import content_seed
 
         return self if self.seed is not None else self.replace(seed=content_seed(image))
 
@@ -267,7 +267,7 @@ class DippasJob(_JobDict):
             On a run of another photo, fingerprint or job, or a folder that is
             no run and not empty.
         """
-        from .dip.runner import check_run_dir
+        from .dip.dippas_run import check_run_dir
         from .dip.store import RunStore, is_run_folder
 
         img, k = self.prepare(image, fingerprint)
@@ -308,7 +308,7 @@ class DippasJob(_JobDict):
         Cancelled
             When ``cancel`` stopped the run.
         """
-        from .dip.runner import open_run
+        from .dip.dippas_run import open_run
 
         img, k = self.prepare(image, fingerprint)
         run = open_run(run_dir, img, k, self, resume=resume, **engine)

@@ -15,7 +15,7 @@ tasks
 cluster
     Dask clients (local cluster or ``--scheduler``), GPU resources,
     the dashboard link, and ``map_func`` for :func:`dippas.evaluation.evaluate`.
-runner
+plan
     :func:`plan_batch`, :func:`run_batch`, :func:`batch` and the summary.
 
 See ``docs/batch.md``.
@@ -24,7 +24,7 @@ See ``docs/batch.md``.
 from .cluster import dashboard_link, dask_map_func, open_client, task_resources
 from .inputs import BatchInput, FingerprintSource, assign_output_names, expand_inputs
 from .records import read_record, redo_reason, sha256_file, task_key
-from .runner import (
+from .plan import (
     BatchPlan,
     BatchSummary,
     PlannedPhoto,

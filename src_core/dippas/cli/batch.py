@@ -43,7 +43,7 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..batch.runner import DEFAULT_RETRIES
+    from ..batch.plan import DEFAULT_RETRIES
     from ._common import existing_file, positive_float
     from ._execution import add_execution_arguments
     from ._job_options import add_dippas_arguments, add_inpainting_arguments

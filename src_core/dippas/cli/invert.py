@@ -75,7 +75,7 @@ def _check_not_input(run_dir: Path, inputs: list[Path]) -> None:
 
 def _job(args: argparse.Namespace):
     """The job: the run's own for --resume (with the options given), else the defaults'."""
-    from ..dip.runner import check_run_dir
+    from ..dip.dippas_run import check_run_dir
     from ..dip.store import RunStore
     from ..jobs import DippasJob
     from ._job_options import dippas_job
@@ -132,7 +132,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dip.runner import open_run
+    from ..dip.dippas_run import open_run
     from ..io import load_fingerprint, load_image
     from ..progress import CancelToken
     from ._common import print_json

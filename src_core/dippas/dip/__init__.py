@@ -5,7 +5,7 @@ Public API (torch is imported only when an engine class is first used, so
 
     get_preset, Preset, PRESETS            # presets.py
     Inversion, IterationEvent              # inversion.py (torch)
-    DippasRun, RunSummary, open_run        # runner.py (torch)
+    DippasRun, RunSummary, open_run        # dippas_run.py (torch)
     RunStore, TileStore                    # store.py (read-only run folders)
     injection_pattern                      # pattern.py
     tile_grid, TileGeometry                # tiling.py
@@ -28,9 +28,9 @@ from .tiling import TileGeometry, tile_grid
 _LAZY = {
     "Inversion": ".inversion",
     "IterationEvent": ".inversion",
-    "DippasRun": ".runner",
-    "RunSummary": ".runner",
-    "open_run": ".runner",
+    "DippasRun": ".dippas_run",
+    "RunSummary": ".dippas_run",
+    "open_run": ".dippas_run",
     "injection_pattern": ".pattern",
     "catch_up_cells": ".cells_worker",
     "CellsWorker": ".cells_worker",

@@ -24,7 +24,7 @@ Each call of :meth:`Inversion.step` runs one iteration and returns an
 :class:`IterationEvent` with the loss, the PSNR of ``I_phi`` against ``I``
 (data range 1), gamma, the speed, and the output as a uint8 snapshot when
 its PSNR reaches ``preset.save_psnr``. The engine keeps nothing on disk;
-:class:`dippas.dip.runner.DippasRun` adds the run folder, checkpoints and
+:class:`dippas.dip.dippas_run.DippasRun` adds the run folder, checkpoints and
 tiling.
 
 Determinism

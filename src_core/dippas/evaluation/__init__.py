@@ -18,9 +18,12 @@ scoring
     Per-image scores and per-setting summaries.
 plots
     ROC curves, AUC against PSNR, NCC histograms (matplotlib, Agg).
-runner
-    Tasks, the per-image work function :func:`anonymize_one`, the cache
-    and the output files; :func:`evaluate` runs it all.
+protocol
+    Tasks, the per-image work function :func:`anonymize_one`; :func:`evaluate` runs it all.
+keys
+    What a cached result depends on: image, score and record keys.
+tables
+    The output files (results.json, results.csv, per_image.csv) and the text table.
 
 Examples
 --------
@@ -52,7 +55,7 @@ from .methods import (
     parse_method_spec,
     run_method,
 )
-from .runner import (
+from .protocol import (
     EvaluationResult,
     Task,
     anonymize_one,
