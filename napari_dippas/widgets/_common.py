@@ -109,3 +109,15 @@ def start_task(task: CoreTask, on_event: Callable[[WorkerEvent], None],
     worker.errored.connect(on_error)
     worker.start()
     return worker
+
+
+def notify_task_end(exc: BaseException, what: str) -> None:
+    """A task that ended with ``exc``: "``what`` stopped" after a Stop, else the error in one line."""
+    from dippas.errors import Cancelled
+
+    from ..workers.core_task import error_message
+
+    if isinstance(exc, Cancelled):
+        notify_info(f"{what} stopped")
+    else:
+        notify_error(error_message(exc))

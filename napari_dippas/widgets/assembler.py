@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from dippas.dip.store import RunStore, is_run_folder
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -35,13 +36,17 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from dippas.dip.store import RunStore, is_run_folder
-
 from .._layers import heatmap_layer_kwargs
 from .._state import last_run
-from ..workers.assembly import RESULT, SNAPSHOT, AssemblyRequest, AssemblyView, compute_assembly
-from ..workers.core_task import error_message
 from ..run_layers import find_snapshot_layer, run_layers
+from ..workers.assembly import (
+    RESULT,
+    SNAPSHOT,
+    AssemblyRequest,
+    AssemblyView,
+    compute_assembly,
+)
+from ..workers.core_task import error_message
 from ._common import ClosedFlag, notify_error, notify_info
 from ._latest import LatestWins
 

@@ -22,7 +22,13 @@ from magicgui.widgets import (
     Table,
 )
 
-from ..workers.audit import COLUMNS, audit_task, heatmap_layers, report_rows, summary_text
+from ..workers.audit import (
+    COLUMNS,
+    audit_task,
+    heatmap_layers,
+    report_rows,
+    summary_text,
+)
 from ..workers.core_task import CoreTask, error_message
 from ..workers.events import TaskProgress
 from ._common import (
@@ -31,6 +37,7 @@ from ._common import (
     layer_by_name,
     notify_error,
     notify_info,
+    notify_task_end,
     photo_layers,
     start_task,
 )
@@ -136,15 +143,11 @@ class AuditWidget(Container):
         notify_info(self.summary.value)
 
     def _on_error(self, exc: BaseException) -> None:
-        from dippas.errors import Cancelled
 
         if self._closed:
             return
         self._set_running(False)
-        if isinstance(exc, Cancelled):
-            notify_info("audit stopped")
-        else:
-            notify_error(error_message(exc))
+        notify_task_end(exc, "audit")
 
     def _set_running(self, running: bool) -> None:
         self.run_btn.enabled = not running

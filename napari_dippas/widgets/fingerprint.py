@@ -20,9 +20,16 @@ from magicgui.widgets import (
 )
 
 from .._layers import fingerprint_layer_kwargs, image_to_uint8
-from ..workers.events import TaskProgress
 from ..workers.core_task import CoreTask, error_message
-from ._common import image_layers, layer_by_name, notify_error, notify_info, start_task
+from ..workers.events import TaskProgress
+from ._common import (
+    image_layers,
+    layer_by_name,
+    notify_error,
+    notify_info,
+    notify_task_end,
+    start_task,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -122,13 +129,9 @@ class FingerprintWidget(Container):
             notify_info(f"fingerprint estimated: {k.shape[0]}x{k.shape[1]}")
 
     def _on_error(self, exc: BaseException) -> None:
-        from dippas.errors import Cancelled
 
         self._set_running(False)
-        if isinstance(exc, Cancelled):
-            notify_info("fingerprint estimation stopped")
-        else:
-            notify_error(error_message(exc))
+        notify_task_end(exc, "fingerprint estimation")
 
     def _set_running(self, running: bool) -> None:
         self.estimate_btn.enabled = not running

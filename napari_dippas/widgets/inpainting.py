@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from dippas.report import report_lines
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -23,18 +24,17 @@ from magicgui.widgets import (
     PushButton,
 )
 
-from dippas.report import report_lines
-
 from .._layers import image_to_uint8
-from ..workers.inpainting import InpaintingOutput, inpaint_with_report
-from ..workers.events import TaskProgress
 from ..workers.core_task import CoreTask, error_message
+from ..workers.events import TaskProgress
+from ..workers.inpainting import InpaintingOutput, inpaint_with_report
 from ._common import (
     ClosedFlag,
     fingerprint_layers,
     layer_by_name,
     notify_error,
     notify_info,
+    notify_task_end,
     photo_layers,
     start_task,
 )
@@ -173,13 +173,9 @@ class InpaintingWidget(Container):
         notify_info(f"inpainting done: PSNR {out.report['psnr']:.2f} dB")
 
     def _on_error(self, exc: BaseException) -> None:
-        from dippas.errors import Cancelled
 
         if self._closed:
             return
         self._worker = None
         self._set_running(False)
-        if isinstance(exc, Cancelled):
-            notify_info("inpainting stopped")
-        else:
-            notify_error(error_message(exc))
+        notify_task_end(exc, "inpainting")

@@ -37,12 +37,22 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..workers.events import CellsProgress, RunProgress, RunStarted, SnapshotReady, WorkerEvent
-from ..workers.inversion import drive_inversion
 from .._layers import image_to_uint8
 from .._state import last_run
+from ..run_layers import (
+    find_snapshot_layer,
+    refresh_snapshot_layer,
+    snapshot_layer_kwargs,
+)
 from ..workers.core_task import CoreTask, error_message
-from ..run_layers import find_snapshot_layer, refresh_snapshot_layer, snapshot_layer_kwargs
+from ..workers.events import (
+    CellsProgress,
+    RunProgress,
+    RunStarted,
+    SnapshotReady,
+    WorkerEvent,
+)
+from ..workers.inversion import drive_inversion
 from ._common import (
     ClosedFlag,
     fingerprint_layers,
@@ -123,9 +133,8 @@ class InversionWidget(Container):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         from dippas.dip import PRESETS
-        from dippas.dip.tiling import DEFAULT_TILE, MIN_SIDE
-
         from dippas.dip.device import available_devices
+        from dippas.dip.tiling import DEFAULT_TILE, MIN_SIDE
 
         super().__init__(labels=True)
         self.viewer = napari_viewer

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from dippas.dtype import as_rgb_uint8
 from dippas.jobs import DippasJob, assembly_rule
 
