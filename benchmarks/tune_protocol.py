@@ -96,20 +96,25 @@ SETTINGS: dict[str, tuple[str, Callable[[], Anonymizer], bool]] = {
                         lambda: _inpainting(profile="classic", edges=False), False),
     "h3-noedges": ("hole 3 without edge reconstruction",
                    lambda: _inpainting(profile="classic", hole=3, edges=False), False),
+    "d1-noedges": ("hole 5, delta 1, no edges", lambda: _inpainting(profile="classic", delta=1, edges=False), False),
+    "d2-noedges": ("hole 5, delta 2, no edges", lambda: _inpainting(profile="classic", delta=2, edges=False), False),
     "paper": ("the authors' recipe (BM3D)", lambda: _inpainting(profile="paper"), False),
     "paper-l2": ("paper with L2", lambda: _inpainting(profile="paper", reg="l2"), False),
     "nlm2": ("classic, nl_means twice on the edges",
              lambda: _inpainting(profile="classic", denoiser="nl_means_twice"), False),
-    "blend25": ("classic, 25 % hole-3 blend", lambda: _inpainting(profile="classic", blend_hole3=0.25), False),
-    "blend50": ("classic, 50 % hole-3 blend", lambda: _inpainting(profile="classic", blend_hole3=0.5), False),
-    "blend50-tv": ("classic TV, 50 % hole-3 blend",
-                   lambda: _inpainting(profile="classic", reg="tv", blend_hole3=0.5), False),
-    "nlm2-blend50": ("nl_means twice, 50 % hole-3 blend",
-                     lambda: _inpainting(profile="classic", denoiser="nl_means_twice", blend_hole3=0.5), False),
+    "mix30": ("classic mixed with 30 % of a delta-1 inpainting",
+              lambda: _inpainting(profile="classic", mix_weight=0.3), False),
+    "mix45": ("classic mixed with 45 % of a delta-1 inpainting",
+              lambda: _inpainting(profile="classic", mix_weight=0.45), False),
+    "mix60": ("classic mixed with 60 % of a delta-1 inpainting",
+              lambda: _inpainting(profile="classic", mix_weight=0.6), False),
+    "mix45-noedges": ("mix45 without edge reconstruction",
+                      lambda: _inpainting(profile="classic", mix_weight=0.45, edges=False), False),
+    "nlm2-mix45": ("mix45 with nl_means twice on the edges",
+                   lambda: _inpainting(profile="classic", mix_weight=0.45, denoiser="nl_means_twice"), False),
     "classic+K": ("classic, K-aware (edges and inpainted pixels nulled)",
                   lambda: _inpainting(True, profile="classic"), True),
     "paper+K": ("paper, K-aware", lambda: _inpainting(True, profile="paper"), True),
-    "blend50+K": ("blend50, K-aware", lambda: _inpainting(True, profile="classic", blend_hole3=0.5), True),
 }
 
 
@@ -130,8 +135,12 @@ def _load_callable(spec: str) -> tuple[str, Anonymizer]:
 # Data
 # --------------------------------------------------------------------------
 
-def load_items(size: int) -> list[dict]:
-    """The quadrants (or their centre crops of ``size``) of the natural crops, with devices."""
+def load_items(size: int, quadrants: tuple[int, ...] = (0, 1, 2, 3)) -> list[dict]:
+    """The quadrants (or their centre crops of ``size``) of the natural crops, with devices.
+
+    Quadrant-major order (quadrant 0 of every image first), so that a run cut
+    short covers whole quadrants and can be summarised with ``--quadrants``.
+    """
     from dippas.io import load_image
 
     files = sorted((DATA / "dresden" / "natural").glob("*.jpg"))
@@ -139,9 +148,11 @@ def load_items(size: int) -> list[dict]:
         sys.exit(f"no natural images under {DATA}/dresden/natural (set DIPPAS_DATA)")
     off = (QUADRANT - size) // 2
     items = []
-    for f in files:
-        img = load_image(f)
-        for q, (r, c) in enumerate(((0, 0), (0, QUADRANT), (QUADRANT, 0), (QUADRANT, QUADRANT))):
+    corners = ((0, 0), (0, QUADRANT), (QUADRANT, 0), (QUADRANT, QUADRANT))
+    images = {f: load_image(f) for f in files}
+    for q in quadrants:
+        r, c = corners[q]
+        for f, img in images.items():
             r0, c0 = r + off, c + off
             items.append({"id": f"{f.stem}_q{q}", "device": device_from_name(f),
                           "image": np.ascontiguousarray(img[r0:r0 + size, c0:c0 + size]),
@@ -245,6 +256,7 @@ def summarize(records: list[dict], devices: list[str], n_boot: int) -> dict:
     labels = label_matrix(devices, [r["device"] for r in records])
     psnr = np.array([r["psnr"] for r in records])
     s = bootstrap_summary(labels, _matrix(records, devices, "ncc"), psnr, n_boot=n_boot)
+    s["images"] = len(records)
     s["ssim"] = float(np.mean([r["ssim"] for r in records]))
     s["auc_edges"], s["auc_edges_ci"] = bootstrap_auc(labels, _matrix(records, devices, "ncc_edges"),
                                                       n_boot=n_boot)
@@ -255,8 +267,9 @@ def summarize(records: list[dict], devices: list[str], n_boot: int) -> dict:
     if all("ncc_part_edges" in r for r in records):
         for part in ("edges", "inpainted"):
             m = _matrix(records, devices, f"ncc_part_{part}")
+            key = "edges_part" if part == "edges" else part
             s[f"ncc_own_{part}"] = float(np.nanmean(m[labels]))
-            s[f"auc_{part}"], _ = bootstrap_auc(labels, m, n_boot=200)
+            s[f"auc_{key}"], s[f"auc_{key}_ci"] = bootstrap_auc(labels, m, n_boot=n_boot)
     return s
 
 
@@ -282,6 +295,28 @@ def lag_profile(items: list[dict], score_k: dict, shifts=(1, 2, 3, 4, 5, 6, 8, 9
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
+def time_full(name: str, aware_k: dict) -> float:
+    """Seconds of one setting on the full 3008x2000 photo (after a warm-up on a crop).
+
+    K-aware settings get a fingerprint of the photo's size (the 1024² one
+    tiled: the time does not depend on its values).
+    """
+    from dippas.io import load_image
+
+    photo = load_image(next((DATA / "dresden" / "full").glob("*.JPG")))
+    _, factory, k_aware = SETTINGS[name]
+    func = factory()
+    k = None
+    if k_aware:
+        k1 = next(iter(aware_k.values()))
+        reps = (-(-photo.shape[0] // 1024), -(-photo.shape[1] // 1024))
+        k = np.ascontiguousarray(np.tile(k1, reps)[:photo.shape[0], :photo.shape[1]])
+    func(photo[:256, :256], None if k is None else k[:256, :256])
+    t0 = time.perf_counter()
+    func(photo, k)
+    return time.perf_counter() - t0
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -293,19 +328,23 @@ def _ci(v, ci, fmt="{:.3f}") -> str:
 def table(summaries: dict[str, dict], descriptions: dict[str, str], size: int) -> str:
     """Markdown table of the settings."""
     head = ("| setting | AUC [95% CI] | PSNR | SSIM | C [95% CI] | edge AUC [95% CI] | s / 512² "
-            "| NCC own: edges / inpainted | ΔC vs ref [95% CI] |")
-    lines = [head, "|" + "---|" * 9]
+            "| NCC own: edges / inpainted | AUC: edge part / inpainted part | ΔC vs ref [95% CI] | ΔAUC vs ref [95% CI] |")
+    lines = [head, "|" + "---|" * 11]
     for name, s in summaries.items():
         parts = (f"{s['ncc_own_edges']:+.4f} / {s['ncc_own_inpainted']:+.4f}"
                  if "ncc_own_edges" in s else "–")
+        part_auc = (f"{s['auc_edges_part']:.3f} / {s['auc_inpainted']:.3f}"
+                    if "auc_edges_part" in s else "–")
         dc = s.get("paired")
         dct = "–" if dc is None else (_ci(dc["dc"], dc["dc_ci"], "{:+.2f}") + (" *" if dc["separated"] else ""))
+        dat = "–" if dc is None else _ci(dc["dauc"], dc["dauc_ci"], "{:+.3f}")
         lines.append(f"| {name} | {_ci(s['auc'], s['auc_ci'])} | {s['psnr']:.2f} | {s['ssim']:.4f} | "
                      f"{_ci(s['c'], s['c_ci'], '{:.2f}')} | {_ci(s['auc_edges'], s['auc_edges_ci'])} | "
-                     f"{s['seconds_per_512']:.2f} | {parts} | {dct} |")
+                     f"{s['seconds_per_512']:.2f} | {parts} | {part_auc} | {dct} | {dat} |")
     lines.append("")
-    lines.append(f"Crops: {size}x{size} " + ("(the quadrants)" if size == QUADRANT else
-                                            "(centre crops of the quadrants)")
+    n = next(iter(summaries.values())).get("images", "")
+    lines.append(f"{n} images, crops {size}x{size} " + ("(the quadrants)" if size == QUADRANT else
+                                                       "(centre crops of the quadrants)")
                  + "; * = difference interval excludes 0.")
     for name in summaries:
         lines.append(f"- `{name}`: {descriptions.get(name, '')}")
@@ -319,10 +358,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--callable", action="append", default=[], metavar="NAME=module:function",
                     help="an extra anonymizer f(image, fingerprint) (K-aware: it gets the even-half K)")
     ap.add_argument("--size", type=int, default=QUADRANT, help="crop side (512: the quadrants)")
+    ap.add_argument("--quadrants", default="0,1,2,3",
+                    help="quadrants to use (default all four: 64 images)")
     ap.add_argument("--reference", default=None, help="setting the paired ΔC is taken against")
     ap.add_argument("--boot", type=int, default=2000, help="bootstrap draws")
     ap.add_argument("--lags", action="store_true", help="print the lag profile c(s) of the originals")
     ap.add_argument("--list", action="store_true", help="list the settings and exit")
+    ap.add_argument("--time-full", action="store_true",
+                    help="also time every setting on the full 3008x2000 photo (target <= 20 s)")
     args = ap.parse_args(argv)
 
     if args.list:
@@ -342,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.out / f"size{args.size}"
     score_k, aware_k = load_fingerprints(args.out)
     devices = sorted(score_k)
-    items = load_items(args.size)
+    quads = tuple(sorted({int(q) for q in args.quadrants.split(",")}))
+    if not quads or not set(quads) <= {0, 1, 2, 3}:
+        raise DippasInputError("--quadrants takes numbers among 0, 1, 2, 3")
+    items = load_items(args.size, quads)
     if args.lags:
         prof = lag_profile(items, score_k)
         cache.mkdir(parents=True, exist_ok=True)
@@ -361,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
         summaries[name] = summarize(recs, devices, args.boot)
         print(f"[{name}] done in {time.perf_counter() - t0:.0f} s: AUC {summaries[name]['auc']:.3f} "
               f"PSNR {summaries[name]['psnr']:.2f} C {summaries[name]['c']:.2f}", flush=True)
+    if args.time_full:
+        for name in names:
+            summaries[name]["seconds_full_photo"] = time_full(name, aware_k)
+            print(f"[{name}] full 3008x2000 photo: {summaries[name]['seconds_full_photo']:.1f} s", flush=True)
     ref = args.reference or names[0]
     if ref in records_by:
         labels = label_matrix(devices, [r["device"] for r in records_by[ref]])
@@ -372,7 +422,10 @@ def main(argv: list[str] | None = None) -> int:
                 labels, _matrix(a, devices, "ncc"), [r["psnr"] for r in a],
                 _matrix(b, devices, "ncc"), [r["psnr"] for r in b], n_boot=args.boot)
     cache.mkdir(parents=True, exist_ok=True)
-    write_json(cache / "summary.json", {"size": args.size, "reference": ref, "settings": summaries})
+    tag = "" if quads == (0, 1, 2, 3) else "_q" + "".join(map(str, quads))
+    write_json(cache / f"summary{tag}.json", {"size": args.size, "quadrants": list(quads),
+                                              "images": len(items), "reference": ref,
+                                              "settings": summaries})
     print(table(summaries, {n: SETTINGS[n][0] for n in names}, args.size))
     return 0
 

@@ -310,7 +310,7 @@ def test_profile_registry_and_overrides():
     paper = get_profile("paper")
     assert (paper.reg, paper.tv_weights, paper.border, paper.rescale, paper.denoiser,
             paper.edge_detector, paper.footprint) == ("tv", "iso", "symmetric", True, "bm3d", "matlab", "strel")
-    with pytest.raises(DippasInputError, match="blend"):
-        inpaint_anonymize(img, blend_hole3=1.5)
+    with pytest.raises(DippasInputError, match="mix_weight"):
+        inpaint_anonymize(img, mix_weight=1.5)
     with pytest.raises(DippasInputError, match="border"):
         inpaint_anonymize(img, border="wrap")

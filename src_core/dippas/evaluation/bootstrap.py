@@ -114,21 +114,25 @@ def bootstrap_auc(labels, scores, n_boot: int = N_BOOT, seed: int = 0,
 
 def paired_difference(labels, scores_a, psnr_a, scores_b, psnr_b, n_boot: int = N_BOOT,
                       seed: int = 0, coverage: float = COVERAGE) -> dict:
-    """``C_a - C_b`` on the same images, with its bootstrap interval.
+    """``C_a - C_b`` and ``AUC_a - AUC_b`` on the same images, with bootstrap intervals.
 
     Returns
     -------
     dict
-        ``dc``, ``dc_ci`` and ``separated`` (the interval excludes 0).
+        ``dc``, ``dc_ci``, ``separated`` (the C interval excludes 0),
+        ``dauc`` and ``dauc_ci``.
     """
     y, sa, pa = _check(labels, scores_a, psnr_a)
     _, sb, pb = _check(labels, scores_b, psnr_b)
     n = sa.shape[1]
     cols = np.arange(n)
-    dc = tradeoff_c(pa.mean(), _auc_columns(y, sa, cols)) - tradeoff_c(pb.mean(), _auc_columns(y, sb, cols))
-    diffs = []
+    aa, ab = _auc_columns(y, sa, cols), _auc_columns(y, sb, cols)
+    dc = tradeoff_c(pa.mean(), aa) - tradeoff_c(pb.mean(), ab)
+    diffs, dauc = [], []
     for d in _draws(n, n_boot, seed):
-        diffs.append(tradeoff_c(pa[d].mean(), _auc_columns(y, sa, d))
-                     - tradeoff_c(pb[d].mean(), _auc_columns(y, sb, d)))
+        a1, b1 = _auc_columns(y, sa, d), _auc_columns(y, sb, d)
+        diffs.append(tradeoff_c(pa[d].mean(), a1) - tradeoff_c(pb[d].mean(), b1))
+        dauc.append(a1 - b1)
     ci = _interval(np.array(diffs), coverage)
-    return {"dc": float(dc), "dc_ci": ci, "separated": bool(ci[0] > 0 or ci[1] < 0)}
+    return {"dc": float(dc), "dc_ci": ci, "separated": bool(ci[0] > 0 or ci[1] < 0),
+            "dauc": float(aa - ab), "dauc_ci": _interval(np.array(dauc), coverage)}

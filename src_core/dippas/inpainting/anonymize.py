@@ -123,11 +123,12 @@ def _check_profile(prof: InpaintingProfile) -> InpaintingProfile:
     if prof.footprint == "strel" and prof.edges:
         strel_disk(prof.edge_radius)
     try:
-        blend = float(prof.blend_hole3)
+        mix = float(prof.mix_weight)
     except (TypeError, ValueError):
-        raise DippasInputError(f"blend_hole3 must be a number in [0, 1], got {prof.blend_hole3!r}") from None
-    if not 0.0 <= blend <= 1.0:
-        raise DippasInputError(f"blend_hole3 must be a number in [0, 1], got {prof.blend_hole3!r}")
+        raise DippasInputError(f"mix_weight must be a number in [0, 1], got {prof.mix_weight!r}") from None
+    if not 0.0 <= mix <= 1.0:
+        raise DippasInputError(f"mix_weight must be a number in [0, 1], got {prof.mix_weight!r}")
+    mix_hole, mix_delta = check_hole_delta(prof.mix_hole, prof.mix_delta)
     if prof.edges and prof.denoiser == "bm3d":
         require_bm3d(f"inpainting profile {prof.name!r}" if prof.name in PROFILES
                      and PROFILES[prof.name].denoiser == "bm3d" else "denoiser 'bm3d'")
@@ -135,7 +136,7 @@ def _check_profile(prof: InpaintingProfile) -> InpaintingProfile:
     get_denoiser(prof.denoiser, require_installed=bool(prof.edges))
     check_edge_options(prof.canny_sigma, prof.canny_low, prof.canny_high, prof.edge_radius)
     return replace(prof, hole=hole, delta=delta, reg=reg, tv_rounds=tv_rounds, tv_eps=tv_eps,
-                   blend_hole3=blend)
+                   mix_weight=mix, mix_hole=mix_hole, mix_delta=mix_delta)
 
 
 def _check_input(image: np.ndarray, period: int, hole: int) -> np.ndarray:
@@ -161,17 +162,17 @@ def _check_fingerprint(fingerprint, shape: tuple[int, int]) -> np.ndarray | None
 
 
 def _inpaint(y: np.ndarray, prof: InpaintingProfile) -> np.ndarray:
-    """Inpainted plane of a profile (with its optional hole-3 blend)."""
+    """Inpainted plane of a profile (with its optional second, mixed-in inpainting)."""
     o = inpaint_plane(y, prof.hole, prof.delta, prof.reg, prof.tv_rounds, prof.tv_eps,
                       out=np.empty_like(y), tv_weights=prof.tv_weights, border=prof.border,
                       rescale=prof.rescale)
-    if prof.blend_hole3 > 0.0 and min(y.shape) >= hole_period(3, prof.delta):
-        o3 = inpaint_plane(y, 3, prof.delta, prof.reg, prof.tv_rounds, prof.tv_eps,
+    if prof.mix_weight > 0.0:
+        o2 = inpaint_plane(y, prof.mix_hole, prof.mix_delta, prof.reg, prof.tv_rounds, prof.tv_eps,
                            out=np.empty_like(y), tv_weights=prof.tv_weights, border=prof.border,
                            rescale=prof.rescale)
-        a = np.float32(prof.blend_hole3)
+        a = np.float32(prof.mix_weight)
         o *= np.float32(1.0) - a
-        o += a * o3
+        o += a * o2
     return o
 
 
@@ -210,7 +211,7 @@ def inpaint_anonymize_result(
     **options
         Any other field of :class:`~dippas.inpainting.profiles.InpaintingProfile`
         (``tv_weights``, ``border``, ``rescale``, ``edge_detector``,
-        ``footprint``, ``blend_hole3``).
+        ``footprint``, ``mix_weight``, ``mix_hole``, ``mix_delta``).
 
     Returns
     -------
@@ -285,7 +286,9 @@ def inpaint_anonymize_result(
         "tv_weights": prof.tv_weights if prof.reg == "tv" else None,
         "border": prof.border,
         "rescale": bool(prof.rescale),
-        "blend_hole3": prof.blend_hole3,
+        "mix_weight": prof.mix_weight,
+        "mix_hole": prof.mix_hole if prof.mix_weight > 0 else None,
+        "mix_delta": prof.mix_delta if prof.mix_weight > 0 else None,
         "edges": edges_on,
         "denoiser": _denoiser_name(prof.denoiser) if edges_on else None,
         "edge_detector": prof.edge_detector if edges_on else None,
@@ -377,7 +380,8 @@ def inpaint_anonymize(
         (:func:`dippas.inpainting.prnu.null_prnu`).
     **options
         Other profile fields (``tv_weights``, ``border``, ``rescale``,
-        ``edge_detector``, ``footprint``, ``blend_hole3``).
+        ``edge_detector``, ``footprint``, ``mix_weight``, ``mix_hole``,
+        ``mix_delta``).
 
     Returns
     -------

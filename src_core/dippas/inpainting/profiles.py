@@ -71,10 +71,14 @@ class InpaintingProfile:
         Dilation footprint, ``'disk'`` or ``'strel'``.
     edge_radius : int
         Dilation radius.
-    blend_hole3 : float
-        Weight of a second, hole-3 inpainting averaged with the first
-        (0: none). The two geometries leave opposite biases (see
-        ``docs/evaluation.md``).
+    mix_weight : float
+        Weight of a second inpainting (``mix_hole``, ``mix_delta``, same
+        regulariser) averaged with the first (0: none). Inpainting from
+        neighbours at distance 3 leaves a small negative correlation with K,
+        from distance 1 a positive one (``docs/evaluation.md``); a mix can
+        cancel them.
+    mix_hole, mix_delta : int
+        Geometry of the second inpainting.
     """
 
     name: str
@@ -95,7 +99,9 @@ class InpaintingProfile:
     canny_high: float = CANNY_HIGH
     footprint: str = "disk"
     edge_radius: int = EDGE_RADIUS
-    blend_hole3: float = 0.0
+    mix_weight: float = 0.0
+    mix_hole: int = 5
+    mix_delta: int = 1
 
     def options(self) -> dict:
         """The options as a dict, without ``name`` and ``description``."""
