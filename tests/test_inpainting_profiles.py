@@ -253,7 +253,7 @@ def test_paper_profile_without_bm3d_names_the_extra(monkeypatch):
 # ------------------------------------------------------------- K-aware
 
 
-def _prnu_image(shape=(96, 96), seed=0):
+def _prnu_image(shape=(160, 160), seed=0):
     rng = np.random.default_rng(seed)
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w]
@@ -267,7 +267,7 @@ def _prnu_image(shape=(96, 96), seed=0):
 def test_null_prnu_brings_every_region_to_zero():
     img, k = _prnu_image()
     regions = [np.zeros(k.shape, bool), np.ones(k.shape, bool)]
-    regions[0][:, :40] = True
+    regions[0][:, :60] = True
     regions[1] = ~regions[0]
     w = noise_residual(img)
     x = attribution_reference(img, k)
@@ -279,6 +279,11 @@ def test_null_prnu_brings_every_region_to_zero():
     after = [ncc(w[m], x[m]) for m in regions]
     assert max(abs(a) for a in after) < 2e-3
     assert all(0.3 < g < 3 for g in gains)
+    # a region too small to measure is left alone
+    tiny = np.zeros(k.shape, bool)
+    tiny[:10, :10] = True
+    out2, gains2 = null_prnu(img, k, [tiny, ~tiny])
+    assert gains2[0] == 0.0 and np.array_equal(out2[tiny], img[tiny])
 
 
 def test_k_aware_inpainting_nulls_edges_and_inpainted_pixels():

@@ -25,6 +25,12 @@ from ..errors import DippasInputError
 NULL_STEPS = 2
 #: Finite-difference step of the gains (1 = the PRNU model's own strength).
 NULL_PROBE = 1.0
+#: Regions with fewer pixels are left alone: their NCC is too noisy to null.
+MIN_REGION_PIXELS = 4096
+#: Gains are kept in [-GAIN_LIMIT, GAIN_LIMIT] (a PRNU several times its
+#: own strength is no longer a correction; 1 + gamma K stays positive for
+#: any realistic K).
+GAIN_LIMIT = 3.0
 
 
 def _divide(image: np.ndarray, k: np.ndarray, regions: Sequence[np.ndarray],
@@ -33,7 +39,8 @@ def _divide(image: np.ndarray, k: np.ndarray, regions: Sequence[np.ndarray],
     o3 = out[:, :, None] if out.ndim == 2 else out
     for m, g in zip(regions, gains):
         if g != 0.0:
-            o3[m] /= (1.0 + np.float32(g) * k[m])[:, None]
+            # floor: a fingerprint outlier must not flip or blow up a pixel
+            o3[m] /= np.maximum(1.0 + np.float32(g) * k[m], np.float32(0.5))[:, None]
     return out
 
 
@@ -70,7 +77,8 @@ def null_prnu(image: np.ndarray, fingerprint: np.ndarray, regions: Sequence[np.n
     fingerprint : ndarray, (H, W)
         The camera's fingerprint K.
     regions : sequence of bool ndarray (H, W)
-        Disjoint pixel sets; empty ones are left alone.
+        Disjoint pixel sets; those under :data:`MIN_REGION_PIXELS` are
+        left alone. Gains are clipped to :data:`GAIN_LIMIT`.
     sigma : float, optional
         Noise level of the residual, 0-255 units (default 3, the standard test).
     steps : int, optional
@@ -90,7 +98,7 @@ def null_prnu(image: np.ndarray, fingerprint: np.ndarray, regions: Sequence[np.n
     if not np.isfinite(k).all():
         raise DippasInputError("fingerprint contains NaN or infinite values")
     regs = [np.asarray(m, dtype=bool) for m in regions]
-    live = [i for i, m in enumerate(regs) if m.any()]
+    live = [i for i, m in enumerate(regs) if m.sum() >= MIN_REGION_PIXELS]
     gains = np.zeros(len(regs))
     if not live:
         return np.array(image, dtype=np.float32, copy=True), gains
@@ -105,5 +113,5 @@ def null_prnu(image: np.ndarray, fingerprint: np.ndarray, regions: Sequence[np.n
             delta = np.linalg.solve(jac, -n0)
         except np.linalg.LinAlgError:
             break
-        gains[live] += delta
+        gains[live] = np.clip(gains[live] + delta, -GAIN_LIMIT, GAIN_LIMIT)
     return _divide(image, k, regs, gains), gains
