@@ -118,6 +118,10 @@ SETTINGS: dict[str, tuple[str, Callable[[], Anonymizer], bool]] = {
                    lambda: _inpainting(profile="classic", mix_weight=0.45, denoiser="nl_means_wiener"), False),
     "classic+K": ("classic, K-aware (edges and inpainted pixels nulled)",
                   lambda: _inpainting(True, profile="classic"), True),
+    "mix45+K": ("mix45, K-aware", lambda: _inpainting(True, profile="classic", mix_weight=0.45), True),
+    "mix60+K": ("mix60, K-aware", lambda: _inpainting(True, profile="classic", mix_weight=0.6), True),
+    "d1+K": ("hole 5, delta 1, nl_means edges, K-aware",
+             lambda: _inpainting(True, profile="classic", delta=1), True),
     "paper+K": ("paper, K-aware", lambda: _inpainting(True, profile="paper"), True),
 }
 

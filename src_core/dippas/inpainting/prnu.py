@@ -23,14 +23,16 @@ from ..errors import DippasInputError
 
 #: Newton steps of :func:`null_prnu` (each costs ``len(regions) + 1`` residuals).
 NULL_STEPS = 2
-#: Finite-difference step of the gains (1 = the PRNU model's own strength).
-NULL_PROBE = 1.0
+#: Finite-difference step, as the RMS of the multiplicative pattern
+#: ``gamma K`` (1 %: a strong PRNU). Fingerprints come in arbitrary scales
+#: (the estimator's is about 255 times the physical one), so the gains are
+#: measured against the fingerprint's own RMS.
+NULL_PROBE = 0.01
 #: Regions with fewer pixels are left alone: their NCC is too noisy to null.
 MIN_REGION_PIXELS = 4096
-#: Gains are kept in [-GAIN_LIMIT, GAIN_LIMIT] (a PRNU several times its
-#: own strength is no longer a correction; 1 + gamma K stays positive for
-#: any realistic K).
-GAIN_LIMIT = 3.0
+#: Gains are kept to a pattern of at most this RMS (5 %): beyond, it is
+#: no longer a correction.
+GAIN_LIMIT = 0.05
 
 
 def _divide(image: np.ndarray, k: np.ndarray, regions: Sequence[np.ndarray],
@@ -78,7 +80,8 @@ def null_prnu(image: np.ndarray, fingerprint: np.ndarray, regions: Sequence[np.n
         The camera's fingerprint K.
     regions : sequence of bool ndarray (H, W)
         Disjoint pixel sets; those under :data:`MIN_REGION_PIXELS` are
-        left alone. Gains are clipped to :data:`GAIN_LIMIT`.
+        left alone. Gains are clipped so that ``gamma K`` has an RMS of at
+        most :data:`GAIN_LIMIT`.
     sigma : float, optional
         Noise level of the residual, 0-255 units (default 3, the standard test).
     steps : int, optional
@@ -102,16 +105,20 @@ def null_prnu(image: np.ndarray, fingerprint: np.ndarray, regions: Sequence[np.n
     gains = np.zeros(len(regs))
     if not live:
         return np.array(image, dtype=np.float32, copy=True), gains
+    rms = float(np.sqrt(np.mean(np.square(k, dtype=np.float64))))
+    if not rms > 0:
+        return np.array(image, dtype=np.float32, copy=True), gains
+    probe, limit = NULL_PROBE / rms, GAIN_LIMIT / rms
     for _ in range(int(steps)):
         n0 = _region_correlations(_divide(image, k, regs, gains), k, regs, sigma)[live]
         jac = np.empty((len(live), len(live)))
         for c, i in enumerate(live):
             g = gains.copy()
-            g[i] += NULL_PROBE
-            jac[:, c] = (_region_correlations(_divide(image, k, regs, g), k, regs, sigma)[live] - n0) / NULL_PROBE
+            g[i] += probe
+            jac[:, c] = (_region_correlations(_divide(image, k, regs, g), k, regs, sigma)[live] - n0) / probe
         try:
             delta = np.linalg.solve(jac, -n0)
         except np.linalg.LinAlgError:
             break
-        gains[live] = np.clip(gains[live] + delta, -GAIN_LIMIT, GAIN_LIMIT)
+        gains[live] = np.clip(gains[live] + delta, -limit, limit)
     return _divide(image, k, regs, gains), gains
