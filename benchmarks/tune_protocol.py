@@ -8,8 +8,13 @@ The data (issue 12, DESIGN.md §8b):
 * scoring fingerprints: estimated at 1024x1024 from all 10 flat-fields of
   each device (:func:`dippas.estimate_fingerprint`, sigma 3), cut to the
   quadrant;
-* K-aware anonymizers get a *different* estimate, from the even-numbered
-  5 flat-fields only, so they never see the scorer's exact fingerprint;
+* K-aware anonymizers get the scorer's fingerprint (``--aware-k all``, the
+  paper's PRNU-aware setting: the examiner and the user hold the same K),
+  or, with ``--aware-k even --score-k odd``, an estimate from the even 5
+  flat-fields while every setting is scored against one from the odd 5
+  (independent estimates, as when the examiner has their own
+  flat-fields). Mixing ``even`` with ``all`` would share half of the
+  estimation noise, an artificial case;
 * ``--size N`` (N < 512) scores the N x N centre crop of every quadrant
   instead (for DIPPAS, too slow at 512 on this CPU).
 
@@ -118,6 +123,7 @@ SETTINGS: dict[str, tuple[str, Callable[[], Anonymizer], bool]] = {
                    lambda: _inpainting(profile="classic", mix_weight=0.45, denoiser="nl_means_wiener"), False),
     "classic+K": ("classic, K-aware (edges and inpainted pixels nulled)",
                   lambda: _inpainting(True, profile="classic"), True),
+    "classic-tv+K": ("classic with TV, K-aware", lambda: _inpainting(True, profile="classic", reg="tv"), True),
     "mix45+K": ("mix45, K-aware", lambda: _inpainting(True, profile="classic", mix_weight=0.45), True),
     "mix60+K": ("mix60, K-aware", lambda: _inpainting(True, profile="classic", mix_weight=0.6), True),
     "d1+K": ("hole 5, delta 1, nl_means edges, K-aware",
@@ -168,22 +174,21 @@ def load_items(size: int, quadrants: tuple[int, ...] = (0, 1, 2, 3)) -> list[dic
     return items
 
 
-def load_fingerprints(out: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Scoring (all 10 flat-fields) and K-aware (even 5) fingerprints at 1024², cached."""
+def load_fingerprints(out: Path, tag: str) -> dict[str, np.ndarray]:
+    """Fingerprints at 1024² from all, the even or the odd flat-fields of every device, cached."""
     from dippas.fingerprint import estimate_fingerprint
 
     folder = out / "fingerprints"
     folder.mkdir(parents=True, exist_ok=True)
-    score, aware = {}, {}
+    prints = {}
     for d in sorted(p for p in (DATA / "dresden" / "flatfield").iterdir() if p.is_dir()):
         flats = sorted(d.glob("*.jpg"))
-        for tag, files, dest in (("all", flats, score), ("even", flats[::2], aware)):
-            path = folder / f"{d.name}_{tag}.npy"
-            if not path.is_file():
-                k = estimate_fingerprint([str(f) for f in files], sigma=SIGMA, crop=1024)
-                np.save(path, k)
-            dest[d.name] = np.load(path)
-    return score, aware
+        files = {"all": flats, "even": flats[::2], "odd": flats[1::2]}[tag]
+        path = folder / f"{d.name}_{tag}.npy"
+        if not path.is_file():
+            np.save(path, estimate_fingerprint([str(f) for f in files], sigma=SIGMA, crop=1024))
+        prints[d.name] = np.load(path)
+    return prints
 
 
 def _cut(k: np.ndarray, window: tuple[int, int, int]) -> np.ndarray:
@@ -368,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=QUADRANT, help="crop side (512: the quadrants)")
     ap.add_argument("--quadrants", default="0,1,2,3",
                     help="quadrants to use (default all four: 64 images)")
+    ap.add_argument("--score-k", choices=("all", "odd"), default="all",
+                    help="flat-fields of the scoring fingerprints (default all 10)")
+    ap.add_argument("--aware-k", choices=("all", "even"), default="all",
+                    help="flat-fields of the K-aware anonymizers' fingerprint (default: the scorer's)")
     ap.add_argument("--reference", default=None, help="setting the paired ΔC is taken against")
     ap.add_argument("--boot", type=int, default=2000, help="bootstrap draws")
     ap.add_argument("--lags", action="store_true", help="print the lag profile c(s) of the originals")
@@ -390,8 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 32 <= args.size <= QUADRANT:
         raise DippasInputError(f"--size must be in 32..{QUADRANT}")
 
-    cache = args.out / f"size{args.size}"
-    score_k, aware_k = load_fingerprints(args.out)
+    if (args.score_k, args.aware_k) not in (("all", "all"), ("odd", "even")):
+        raise DippasInputError("use --score-k all --aware-k all, or --score-k odd --aware-k even")
+    cache = args.out / (f"size{args.size}" + ("" if args.score_k == "all" else f"-score{args.score_k}")
+                        + ("" if args.aware_k == "all" else f"-aware{args.aware_k}"))
+    score_k = load_fingerprints(args.out, args.score_k)
+    aware_k = score_k if args.aware_k == args.score_k else load_fingerprints(args.out, args.aware_k)
     devices = sorted(score_k)
     quads = tuple(sorted({int(q) for q in args.quadrants.split(",")}))
     if not quads or not set(quads) <= {0, 1, 2, 3}:

@@ -295,7 +295,7 @@ def test_k_aware_inpainting_nulls_edges_and_inpainted_pixels():
     for m in (r.edges, ~r.edges):
         assert abs(ncc(w[m], x[m])) < 2e-3
     with pytest.raises(DippasInputError, match="fingerprint"):
-        inpaint_anonymize(img, fingerprint=k[:50])
+        inpaint_anonymize_result(img, fingerprint=k[:50])
     assert inpaint_anonymize_result(img).prnu_gains is None
 
 
