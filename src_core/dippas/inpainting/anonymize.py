@@ -12,6 +12,9 @@ multiplicative PRNU it carried is lost:
    blurs, are taken from a denoised original
    (:mod:`dippas.inpainting.edges`, :mod:`dippas.inpainting.denoisers`).
 
+Every option comes from a named profile (:mod:`dippas.inpainting.profiles`,
+default ``'tv'``) unless given explicitly.
+
 Memory: the denoised original is written straight into the float32 output
 and the inversion runs one colour plane at a time, so besides the input and
 the output the working set is one denoising tile (1024x1024 and its
@@ -58,10 +61,16 @@ class InpaintingResult:
         The pixels taken from the denoised original; None when edge
         reconstruction is off.
     params : dict
-        The parameters used: ``hole``, ``delta``, ``period``, ``n_masks``,
-        ``reg``, ``tv_rounds``, ``tv_eps``, ``edges``, ``denoiser``,
-        ``canny_sigma``, ``canny_low``, ``canny_high``, ``edge_radius`` and
-        ``edge_fraction`` (share of pixels in the edge mask).
+        The parameters used: ``profile``, ``hole``, ``delta``, ``period``,
+        ``n_masks``, ``reg``, ``tv_rounds``, ``tv_eps``, ``tv_weights``,
+        ``border``, ``rescale``, ``mix_weight``, ``mix_hole``,
+        ``mix_delta``, ``edges``, ``denoiser``, ``edge_detector``,
+        ``canny_sigma``, ``canny_low``, ``canny_high``, ``footprint``,
+        ``edge_radius``, ``edge_fraction`` (share of pixels in the edge
+        mask) and ``k_aware``.
+    prnu_gains : list of float or None
+        Gains of the K-aware step (edge pixels, inpainted pixels), relative
+        to the fingerprint's scale; None without a fingerprint.
     """
 
     image: np.ndarray
