@@ -62,7 +62,10 @@ def _check(labels, scores, psnr):
 
 
 def _interval(values: np.ndarray, coverage: float) -> list[float]:
+    """Percentile interval of the finite values (NaN, NaN when there are none: e.g. PSNR inf)."""
     v = values[np.isfinite(values)]
+    if v.size == 0:
+        return [float("nan"), float("nan")]
     a = (1.0 - coverage) / 2.0
     return [float(np.quantile(v, a)), float(np.quantile(v, 1.0 - a))]
 
