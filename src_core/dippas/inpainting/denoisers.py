@@ -229,7 +229,7 @@ def denoise_bm3d(image: np.ndarray, sigma: float = 7.0, passes: int = 2) -> np.n
         If the ``bm3d`` package is not installed (the extra ``[bm3d]``).
     """
     bm3d = require_bm3d()
-    profile = bm3d.BM3DProfileLC() if hasattr(bm3d, "BM3DProfileLC") else "np"
+    profile = bm3d.BM3DProfileLC()
     out = np.asarray(image, dtype=np.float32) / np.float32(255.0)
     for _ in range(int(passes)):
         if out.ndim == 3:

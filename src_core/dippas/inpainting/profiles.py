@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, replace
 
 from ..errors import DippasInputError
 from .edges import CANNY_HIGH, CANNY_LOW, CANNY_SIGMA, EDGE_RADIUS
+from .solver import ISO_TV_EPS
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ PROFILES: dict[str, InpaintingProfile] = {
         InpaintingProfile(
             "paper", "the authors' recipe: TV with isotropic IRLS, symmetric padding and per-mask "
             "rescaling, BM3D (twice, sigma 7, 'lc') edges by MATLAB Canny, strel('disk', 3)",
-            reg="tv", tv_weights="iso", tv_eps=1e-4, border="symmetric", rescale=True,
+            reg="tv", tv_weights="iso", tv_eps=ISO_TV_EPS, border="symmetric", rescale=True,
             denoiser="bm3d", edge_detector="matlab", footprint="strel"),
         InpaintingProfile(
             "classic", "hole 5, L2, non-local means edges (Canny 4/8, disk 3): the first default"),
