@@ -319,3 +319,12 @@ def test_profile_registry_and_overrides():
         inpaint_anonymize(img, mix_weight=1.5)
     with pytest.raises(DippasInputError, match="border"):
         inpaint_anonymize(img, border="wrap")
+
+
+def test_mixed_inpainting_is_the_weighted_mean_of_the_two_geometries():
+    img = _textured((40, 44, 3))
+    a = inpaint_anonymize_result(img, profile="classic", edges=False).image
+    b = inpaint_anonymize_result(img, profile="classic", edges=False, delta=1).image
+    m = inpaint_anonymize_result(img, profile="classic", edges=False, mix_weight=0.45, mix_delta=1)
+    np.testing.assert_allclose(m.image, 0.55 * a + 0.45 * b, atol=1e-3)
+    assert m.params["mix_weight"] == 0.45 and m.params["mix_delta"] == 1
