@@ -54,7 +54,8 @@ class InpaintingWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        from dippas.inpainting import DEFAULT_DENOISER, available_denoisers
+        from dippas.inpainting import available_denoisers
+        from dippas.inpainting.profiles import DEFAULT_PROFILE, PROFILES
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
@@ -65,12 +66,11 @@ class InpaintingWidget(Container):
 
         denoisers = available_denoisers()
         self.image = ComboBox(label="image", choices=self._image_choices)
-        self.hole = ComboBox(label="hole (pixels)", choices=[5, 3], value=5)
-        self.reg = ComboBox(label="regularizer", choices=["l2", "tv"], value="l2")
+        self.profile = ComboBox(label="profile", choices=list(PROFILES), value=DEFAULT_PROFILE)
+        self.hole = ComboBox(label="hole (pixels)", choices=[5, 3])
+        self.reg = ComboBox(label="regularizer", choices=["l2", "tv"])
         self.edges = CheckBox(value=True, text="reconstruct edges from a denoised original")
-        self.denoiser = ComboBox(label="denoiser", choices=denoisers,
-                                 value=DEFAULT_DENOISER if DEFAULT_DENOISER in denoisers
-                                 else denoisers[0])
+        self.denoiser = ComboBox(label="denoiser", choices=denoisers)
         self.fingerprint = ComboBox(label="fingerprint K (report)", choices=self._fp_choices)
         self.run_btn = PushButton(text="Anonymize")
         self.stop_btn = PushButton(text="Stop", enabled=False)
@@ -79,10 +79,12 @@ class InpaintingWidget(Container):
         buttons = Container(widgets=[self.run_btn, self.stop_btn], layout="horizontal",
                             labels=False)
         buttons.margins = (0, 0, 0, 0)
-        self.extend([self.image, self.hole, self.reg, self.edges, self.denoiser,
+        self.extend([self.image, self.profile, self.hole, self.reg, self.edges, self.denoiser,
                      self.fingerprint, buttons, self.progress, self.report])
 
         self.edges.changed.connect(lambda v: setattr(self.denoiser, "enabled", bool(v)))
+        self.profile.changed.connect(self._load_profile)
+        self._load_profile(self.profile.value)
         self.run_btn.changed.connect(self.run)
         self.stop_btn.changed.connect(self.stop)
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
@@ -101,6 +103,26 @@ class InpaintingWidget(Container):
         """Whether an anonymization is running."""
         return self._worker is not None
 
+    def _load_profile(self, name: str) -> None:
+        """Show the options of profile ``name`` (the user may then change them)."""
+        from dippas.inpainting.profiles import get_profile
+
+        p = get_profile(name)
+        self.hole.value, self.reg.value, self.edges.value = p.hole, p.reg, p.edges
+        if p.denoiser in self.denoiser.choices:
+            self.denoiser.value = p.denoiser
+
+    def job(self):
+        """The :class:`dippas.jobs.InpaintingJob` of the controls (checked)."""
+        from dippas.inpainting.profiles import get_profile
+        from dippas.jobs import InpaintingJob
+
+        wanted = get_profile(self.profile.value).denoiser
+        # a profile whose denoiser is not installed keeps it, so the job names the missing extra
+        denoiser = self.denoiser.value if wanted in self.denoiser.choices else None
+        return InpaintingJob(profile=self.profile.value, hole=int(self.hole.value),
+                             reg=self.reg.value, edges=bool(self.edges.value), denoiser=denoiser)
+
     def run(self) -> None:
         """Start the anonymization of the chosen image layer."""
         from dippas.errors import DippasInputError
@@ -115,15 +137,14 @@ class InpaintingWidget(Container):
             if self.fingerprint.value and self.fingerprint.value != NO_FINGERPRINT:
                 k = np.asarray(layer_by_name(self.viewer, self.fingerprint.value).data,
                                dtype=np.float32)
+            job = self.job()
         except Exception as exc:
             notify_error(error_message(exc))
             return
         self._source = self.image.value
         self.progress.value = 0
         self.report.value = ""
-        self._task = CoreTask(inpaint_with_report, np.ascontiguousarray(image), k,
-                              hole=int(self.hole.value), reg=self.reg.value,
-                              edges=bool(self.edges.value), denoiser=self.denoiser.value)
+        self._task = CoreTask(inpaint_with_report, np.ascontiguousarray(image), k, job=job)
         self._worker = start_task(self._task, on_event=self._on_event, on_done=self._on_done,
                                   on_error=self._on_error)
         self._set_running(True)

@@ -31,9 +31,8 @@ class InpaintingOutput:
 
 
 def inpaint_with_report(image: np.ndarray, fingerprint: np.ndarray | None = None, *,
-                        hole: int, reg: str, edges: bool, denoiser: str, progress=None,
-                        cancel=None) -> InpaintingOutput:
-    """Run the core's inpainting anonymization, then its report (one worker call).
+                        job, progress=None, cancel=None) -> InpaintingOutput:
+    """Run an inpainting job with its edge mask, then the report (one worker call).
 
     Parameters
     ----------
@@ -41,19 +40,14 @@ def inpaint_with_report(image: np.ndarray, fingerprint: np.ndarray | None = None
         uint8 or uint16 photo.
     fingerprint : ndarray, optional
         K for the attribution part of the report.
-    hole, reg, edges, denoiser
-        See :func:`dippas.inpainting.inpaint_anonymize_result`.
+    job : dippas.jobs.InpaintingJob
     progress, cancel
         Progress callback and cancel token of the core.
     """
     from dippas.inpainting import inpaint_anonymize_result
-    from dippas.jobs import InpaintingJob
     from dippas.report import anonymization_report
 
-    job = InpaintingJob(hole=hole, reg=reg, edges=edges, denoiser=denoiser)
-    res = inpaint_anonymize_result(image, hole=job.hole, reg=job.reg, edges=job.edges,
-                                   delta=job.delta, denoiser=job.denoiser, progress=progress,
-                                   cancel=cancel)
+    res = inpaint_anonymize_result(image, profile=job.recipe(), progress=progress, cancel=cancel)
     out = float255_to_dtype(res.image, image.dtype)
     report = anonymization_report(image, out, fingerprint)
     return InpaintingOutput(image=out, edges=res.edges, params=res.params, report=report)

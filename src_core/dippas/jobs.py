@@ -54,6 +54,7 @@ from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
 from .dip.tiling import DEFAULT_TILE
 from .errors import DippasInputError
+from .inpainting.profiles import DEFAULT_PROFILE
 from .progress import CancelToken
 
 __all__ = ["DIPPAS_MODES", "DippasJob", "InpaintingJob", "Job", "check_mode", "job_from_dict"]
@@ -373,39 +374,49 @@ class InpaintingJob(_JobDict):
 
     Attributes
     ----------
-    hole : int
-        Hole side B, one of :data:`dippas.inpainting.masks.HOLE_SIZES`.
-    reg : {'l2', 'tv'}
-        Regulariser of the inversion.
-    edges : bool
-        Take the pixels near edges from the denoised original.
-    delta : int
-        Derivative step of the penalty.
-    denoiser : str
-        Denoiser of the edge reconstruction (:func:`dippas.inpainting.available_denoisers`).
+    profile : str
+        A recipe of :data:`dippas.inpainting.profiles.PROFILES` (``'tv'``,
+        ``'classic'``, ``'paper'``); its default is
+        :data:`~dippas.inpainting.profiles.DEFAULT_PROFILE`.
+    hole, reg, edges, delta, denoiser : optional
+        Override the profile's hole side B (one of
+        :data:`dippas.inpainting.masks.HOLE_SIZES`), regulariser (``'l2'`` or
+        ``'tv'``), edge reconstruction, derivative step and edge denoiser
+        (:func:`dippas.inpainting.available_denoisers`); None keeps the profile's.
     """
 
     method: ClassVar[str] = "inpainting"
 
-    hole: int = 5
-    reg: str = "l2"
-    edges: bool = True
-    delta: int = 3
-    denoiser: str = "nl_means"
+    profile: str = DEFAULT_PROFILE
+    hole: int | None = None
+    reg: str | None = None
+    edges: bool | None = None
+    delta: int | None = None
+    denoiser: str | None = None
 
     def __post_init__(self) -> None:
         from .inpainting.denoisers import get_denoiser
         from .inpainting.masks import HOLE_SIZES, check_hole_delta
         from .inpainting.solver import check_regulariser
 
-        if self.hole not in HOLE_SIZES:
-            raise DippasInputError(f"hole must be one of {', '.join(map(str, HOLE_SIZES))}, got {self.hole!r}")
-        object.__setattr__(self, "reg", check_regulariser(self.reg))
-        if not isinstance(self.edges, (bool, np.bool_)):
+        p = self.recipe()
+        if p.hole not in HOLE_SIZES:
+            raise DippasInputError(f"hole must be one of {', '.join(map(str, HOLE_SIZES))}, got {p.hole!r}")
+        if self.reg is not None:
+            object.__setattr__(self, "reg", check_regulariser(self.reg))
+        if self.edges is not None and not isinstance(self.edges, (bool, np.bool_)):
             raise DippasInputError(f"edges must be true or false, got {self.edges!r}")
-        object.__setattr__(self, "edges", bool(self.edges))
-        check_hole_delta(self.hole, self.delta)
-        get_denoiser(self.denoiser)  # unknown, or its optional package missing
+        check_hole_delta(p.hole, p.delta)
+        if p.edges:
+            get_denoiser(p.denoiser)  # unknown, or its optional package missing: before any work
+
+    def recipe(self):
+        """The profile with this job's overrides: every option of the run (an ``InpaintingProfile``)."""
+        from .inpainting.profiles import get_profile
+
+        return get_profile(self.profile).with_options(
+            hole=self.hole, reg=self.reg, edges=None if self.edges is None else bool(self.edges),
+            delta=self.delta, denoiser=self.denoiser)
 
     def run(self, image: np.ndarray, fingerprint: np.ndarray | None = None,
             run_dir: str | os.PathLike | None = None, *, progress: ProgressFunc | None = None,
@@ -413,9 +424,7 @@ class InpaintingJob(_JobDict):
         """Anonymize ``image``; same shape and dtype. The method needs no fingerprint or run folder."""
         from .inpainting import inpaint_anonymize
 
-        return inpaint_anonymize(image, hole=self.hole, reg=self.reg, edges=self.edges,
-                                 delta=self.delta, denoiser=self.denoiser, progress=progress,
-                                 cancel=cancel)
+        return inpaint_anonymize(image, profile=self.recipe(), progress=progress, cancel=cancel)
 
 
 #: A job of either method.

@@ -80,7 +80,8 @@ def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **opt
     Returns
     -------
     dict
-        The job's dict (without the device, which does not change the output) and ``sigma``.
+        The job's dict (without the device, which does not change the output) and ``sigma``;
+        for inpainting, the profile's values filled in and the whole ``recipe``.
 
     Raises
     ------
@@ -96,8 +97,13 @@ def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **opt
         options["mode"] = "blind" if blind else "aware"
     elif blind:
         raise DippasInputError("blind applies to the dippas method only")
-    params = JOB_TYPES[method].from_dict(options).to_dict()
+    job = JOB_TYPES[method].from_dict(options)
+    params = job.to_dict()
     params.pop("device", None)
+    if method == "inpainting":  # the profile's values are part of what the output depends on
+        recipe = job.recipe().options()
+        params.update({k: recipe[k] for k, v in params.items() if v is None and k in recipe})
+        params["recipe"] = recipe
     return {**params, "sigma": float(sigma)}
 
 

@@ -106,7 +106,7 @@ def _compute(task: ImageTask, image: np.ndarray, k: np.ndarray | None) -> tuple[
     from ..dtype import as_rgb_uint8
     from ..jobs import DippasJob, job_from_dict
 
-    params = {key: v for key, v in task.params.items() if key != "sigma"}
+    params = {key: v for key, v in task.params.items() if key not in ("sigma", "recipe")}
     job = job_from_dict(params)
     if isinstance(job, DippasJob):
         job = job.replace(device=task.device)

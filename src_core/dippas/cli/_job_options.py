@@ -75,17 +75,23 @@ def add_dippas_arguments(g: argparse._ArgumentGroup, *, blind_help: str, device_
 
 
 def add_inpainting_arguments(h: argparse._ArgumentGroup) -> None:
-    """--hole, --reg, --no-edges, --denoiser."""
+    """--profile, and --hole, --reg, --no-edges, --denoiser to override it."""
     from ..inpainting import available_denoisers
     from ..inpainting.masks import HOLE_SIZES
+    from ..inpainting.profiles import PROFILES
 
+    p = _INPAINTING.recipe()
+    h.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                   help=f"inpainting recipe (default {_INPAINTING.profile}; docs/evaluation.md): "
+                   + "; ".join(f"{n}: {q.description}" for n, q in PROFILES.items()))
     h.add_argument("--hole", type=int, choices=HOLE_SIZES, default=None,
-                   help=f"hole side B (default {_INPAINTING.hole})")
+                   help=f"hole side B (default: the profile's; {p.hole} in {p.name})")
     h.add_argument("--reg", choices=("l2", "tv"), default=None,
-                   help=f"regulariser (default {_INPAINTING.reg})")
+                   help=f"regulariser (default: the profile's; {p.reg} in {p.name})")
     h.add_argument("--no-edges", action="store_true", help="skip the edge reconstruction")
     h.add_argument("--denoiser", choices=available_denoisers(), default=None,
-                   help=f"denoiser of the edge reconstruction (default {_INPAINTING.denoiser})")
+                   help=f"denoiser of the edge reconstruction (default: the profile's; {p.denoiser} "
+                   f"in {p.name})")
 
 
 def _given(args: argparse.Namespace, names) -> dict:
@@ -110,7 +116,7 @@ def dippas_job(args: argparse.Namespace, base: DippasJob | None = None) -> Dippa
 
 def inpainting_job(args: argparse.Namespace) -> InpaintingJob:
     """The inpainting job of the command line."""
-    options = _given(args, ("hole", "reg", "denoiser"))
+    options = _given(args, ("profile", "hole", "reg", "denoiser"))
     if getattr(args, "no_edges", False):
         options["edges"] = False
     return InpaintingJob(**options)

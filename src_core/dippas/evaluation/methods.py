@@ -107,6 +107,11 @@ def _text(text: str, name: str) -> str:
     return str(text)
 
 
+def _optional(parse):
+    """``parse`` that reads 'none' (and 'default') as None: the profile's value."""
+    return lambda text, name: None if str(text).lower() in ("none", "default") else parse(text, name)
+
+
 def _parse_denoiser(text: str, name: str) -> str:
     from ..inpainting.denoisers import get_denoiser
 
@@ -118,6 +123,11 @@ def _parse_regulariser(text: str, name: str) -> str:
     from ..inpainting.solver import check_regulariser
 
     return check_regulariser(str(text))
+
+
+_parse_optional_regulariser = _optional(_parse_regulariser)
+_parse_optional_bool = _optional(_parse_bool)
+_parse_optional_denoiser = _optional(_parse_denoiser)
 
 
 # --------------------------------------------------------------------------
@@ -179,6 +189,8 @@ class Method:
 #: so ``evaluate`` runs exactly what ``dippas anonymize`` does.
 _DIPPAS = DippasJob()
 _INPAINTING = InpaintingJob()
+#: The values of the default inpainting profile (what a label leaves out).
+_DEFAULT_RECIPE = _INPAINTING.recipe().options()
 
 _DIPPAS_PARAMS = (
     Param("preset", _text, _DIPPAS.preset, "inversion preset (dippas.dip.PRESETS)"),
@@ -205,12 +217,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (
               "denoiser name (dippas.inpainting.available_denoisers())"),
     ), "plain denoising: shows that denoising alone does not anonymize"),
     Method("inpainting", (
-        Param("hole", _parse_int, _INPAINTING.hole, "hole side B: 3 or 5"),
-        Param("reg", _parse_regulariser, _INPAINTING.reg, "regulariser: l2 or tv"),
-        Param("edges", _parse_bool, _INPAINTING.edges,
-              "edge reconstruction from the denoised original: 1 or 0"),
-        Param("delta", _parse_int, _INPAINTING.delta, "derivative step of the penalty"),
-        Param("denoiser", _parse_denoiser, _INPAINTING.denoiser, "denoiser of the edge reconstruction"),
+        Param("profile", _text, _INPAINTING.profile, "recipe: tv, classic or paper (docs/evaluation.md)"),
+        Param("hole", _parse_optional_int, _INPAINTING.hole, "hole side B: 3 or 5 (none: the profile's)"),
+        Param("reg", _parse_optional_regulariser, _INPAINTING.reg,
+              "regulariser: l2 or tv (none: the profile's)"),
+        Param("edges", _parse_optional_bool, _INPAINTING.edges,
+              "edge reconstruction from the denoised original: 1 or 0 (none: the profile's)"),
+        Param("delta", _parse_optional_int, _INPAINTING.delta,
+              "derivative step of the penalty (none: the profile's)"),
+        Param("denoiser", _parse_optional_denoiser, _INPAINTING.denoiser,
+              "denoiser of the edge reconstruction (none: the profile's)"),
     ), "inpainting-based anonymization (ICIP 2017)"),
     Method("dippas-aware", _DIPPAS_PARAMS, "DIPPAS with the device fingerprint K"),
     Method("dippas-blind", _DIPPAS_PARAMS, "DIPPAS with the image's own residual W"),
@@ -252,7 +268,9 @@ class Setting:
     def label(self) -> str:
         """Short readable name: the method, non-default parameters and DIPPAS B, L and tau."""
         m = get_method(self.method)
-        shown = [(k, v) for (k, v), p in zip(self.params, m.params) if p.shown or v != p.default]
+        usual = _DEFAULT_RECIPE if self.method == "inpainting" else {}
+        shown = [(k, v) for (k, v), p in zip(self.params, m.params)
+                 if p.shown or v != usual.get(k, p.default)]
         if not shown:
             return self.method
         return f"{self.method}:" + ",".join(f"{k}={format_value(v)}" for k, v in shown)
@@ -348,9 +366,19 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
     return grid
 
 
-def _check_setting(setting: Setting) -> None:
-    """Cross-parameter checks that single values cannot do: building the setting's job."""
-    job_of(setting)
+def _canonical(setting: Setting) -> Setting:
+    """The setting checked (its job is built) and in one spelling.
+
+    The inpainting options left to their profile get the profile's values,
+    so ``inpainting`` and ``inpainting:hole=5`` are one setting, with one
+    label and one cache, and the cache key holds the values that ran.
+    """
+    job = job_of(setting)
+    if not isinstance(job, InpaintingJob):
+        return setting
+    recipe = job.recipe().options()
+    return Setting(setting.method, tuple((k, recipe.get(k, v) if v is None else v)
+                                         for k, v in setting.params))
 
 
 def expand_settings(specs: Sequence[str | MethodSpec],
@@ -393,7 +421,7 @@ def expand_settings(specs: Sequence[str | MethodSpec],
             choices.append([(p.name, v) for v in dict.fromkeys(vals)])
         for combo in itertools.product(*choices):
             setting = Setting(method.name, tuple(combo))
-            _check_setting(setting)
+            setting = _canonical(setting)
             if setting not in out:
                 out.append(setting)
     unused = [k for k in grid if k not in used and not any(

@@ -13,7 +13,13 @@ solver
 denoisers
     The name -> function registry of denoisers for the edge reconstruction.
 edges
-    Canny edges of the denoised image, dilated with a disk.
+    Canny edges of the denoised image (fixed thresholds or MATLAB's
+    defaults), dilated with a disk or MATLAB's ``strel('disk', 3)``.
+prnu
+    The K-aware step: null the correlation with a known fingerprint.
+profiles
+    Named recipes (``'paper'``, ``'classic'``, ``'balanced'``) and the
+    default profile.
 anonymize
     The whole method.
 """
@@ -26,12 +32,22 @@ from .denoisers import (
     get_denoiser,
     register_denoiser,
 )
-from .edges import canny_edges, dilate_edges, edge_mask
+from .edges import canny_edges, canny_matlab, dilate_edges, edge_mask, strel_disk
+from .profiles import DEFAULT_PROFILE, PROFILES, InpaintingProfile, available_profiles, get_profile
+from .prnu import null_prnu
 from .masks import hole_period, mask_index_map, mask_offsets, selector_mask, selector_masks
 from .solver import DEFAULT_TV_EPS, DEFAULT_TV_ROUNDS, inpaint_mask, inpaint_plane
 
 __all__ = [
     "DEFAULT_DENOISER",
+    "DEFAULT_PROFILE",
+    "InpaintingProfile",
+    "PROFILES",
+    "available_profiles",
+    "canny_matlab",
+    "get_profile",
+    "null_prnu",
+    "strel_disk",
     "DEFAULT_TV_EPS",
     "DEFAULT_TV_ROUNDS",
     "InpaintingResult",

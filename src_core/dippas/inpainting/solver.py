@@ -16,7 +16,13 @@ dropped; see :mod:`dippas.inpainting.masks`).
   weights (it *is* the L2 solution); each further round recomputes
   ``w = 1 / max(|difference|, eps)`` from the current estimate and solves
   again. ``tv_rounds`` counts all the weighted solves (default 4, the
-  authors' number of IRLS rounds).
+  authors' number of IRLS rounds). With ``tv_weights='iso'`` the weights
+  are the authors' isotropic ones instead: every pair starting at pixel
+  ``s`` gets ``g / (g**2 + eps)``, ``g = sqrt(dx(s)**2 + dy(s)**2)`` from
+  the forward differences at ``s`` on [0, 1] data. A pair's weight then
+  depends on the hole and on visible pixels only (the forward neighbours
+  of a visible pixel next to a hole are never in another hole of the same
+  mask), so holes stay independent.
 
 Holes of one mask are never coupled by the penalty (proof in
 :mod:`dippas.inpainting.masks`), so the problem splits into one tiny
@@ -43,7 +49,7 @@ import numba as nb
 import numpy as np
 
 from ..errors import DippasInputError
-from .masks import check_hole_delta, hole_period, holes_decoupled
+from .masks import check_hole_delta, hole_period, holes_decoupled, mask_index_map
 
 #: Accepted names of the regularisers, mapped to their canonical name.
 REGULARISERS = {"l2": "l2", "tikhonov": "l2", "tv": "tv", "l1": "tv"}
@@ -59,6 +65,29 @@ DEFAULT_TV_ROUNDS = 4
 #: It is also well below the sensor noise (sigma of about 3), so genuine
 #: steps keep their L1 treatment.
 DEFAULT_TV_EPS = 1.0
+
+#: IRLS weight schemes of the TV regulariser: ``'aniso'`` (ours, per pair,
+#: ``1 / max(|d|, eps)`` in 0-255 units) and ``'iso'`` (the authors',
+#: ``g / (g**2 + eps)`` per pixel, ``g = sqrt(dx**2 + dy**2)`` on [0, 1] data).
+TV_WEIGHTS = ("aniso", "iso")
+
+#: ``eps`` of the authors' isotropic weights ``g / (g**2 + eps)`` on [0, 1]
+#: data. Not given in the slides; 1e-4 puts the weight's maximum at
+#: ``g = 0.01``, 2.55 grey levels, just under the sensor noise (sigma of
+#: about 3), so real steps get the L1 treatment and noise-level ones are
+#: smoothed.
+ISO_TV_EPS = 1e-4
+
+#: Floor of the isotropic weights. ``g / (g**2 + eps)`` is 0 on an exactly
+#: flat patch (a saturated sky), which would leave a hole with no link to
+#: its neighbours and a singular system; the floor (1e-6 of the largest
+#: weight, 50 for ``eps = 1e-4``) only acts there.
+ISO_WEIGHT_FLOOR = 5e-5
+
+#: Border treatments: ``'drop'`` (differences leaving the image are
+#: dropped) or ``'symmetric'`` (the authors': the plane is padded by one
+#: period with mirrored pixels, inpainted, and cropped back).
+BORDERS = ("drop", "symmetric")
 
 
 def check_regulariser(reg: str) -> str:
@@ -112,12 +141,41 @@ def _cho_solve(fac, b, n, z, x):
 
 
 @nb.njit(cache=True, nogil=True)
-def _build_system(y, x, r0, r1, c0, c1, delta, unit, eps, a, b, build_a):
+def _value(y, x, i, j, r0, r1, c0, c1):
+    """Current value of pixel ``(i, j)``: the estimate in the hole, the data elsewhere."""
+    if r0 <= i < r1 and c0 <= j < c1:
+        return x[(i - r0) * (c1 - c0) + (j - c0)]
+    return np.float64(y[i, j])
+
+
+@nb.njit(cache=True, nogil=True)
+def _iso_weight(y, x, si, sj, r0, r1, c0, c1, delta, eps):
+    """Isotropic IRLS weight ``g / (g**2 + eps)`` of the pair(s) starting at ``(si, sj)``.
+
+    ``g = sqrt(dx**2 + dy**2)`` with the forward differences at distance
+    ``delta`` on data scaled to [0, 1]; a difference leaving the image is 0.
+    """
+    h, w = y.shape
+    v = _value(y, x, si, sj, r0, r1, c0, c1)
+    dx = 0.0
+    dy = 0.0
+    if sj + delta < w:
+        dx = (_value(y, x, si, sj + delta, r0, r1, c0, c1) - v) / 255.0
+    if si + delta < h:
+        dy = (_value(y, x, si + delta, sj, r0, r1, c0, c1) - v) / 255.0
+    g = math.sqrt(dx * dx + dy * dy)
+    return max(g / (g * g + eps), ISO_WEIGHT_FLOOR)
+
+
+@nb.njit(cache=True, nogil=True)
+def _build_system(y, x, r0, r1, c0, c1, delta, unit, eps, iso, a, b, build_a):
     """Normal equations of one hole ``[r0, r1) x [c0, c1)``.
 
-    With ``unit`` the weights are 1, else ``1 / max(|x_u - x_v|, eps)`` from
-    the current estimate ``x`` (hole, row-major) and the visible pixels of
-    ``y``. Only ``b`` is built when ``build_a`` is False.
+    With ``unit`` the weights are 1; else, from the current estimate ``x``
+    (hole, row-major) and the visible pixels of ``y``, either
+    ``1 / max(|x_u - x_v|, eps)`` per pair (anisotropic, 0-255 units) or,
+    with ``iso``, the isotropic weight of the pair's first pixel
+    (:func:`_iso_weight`). Only ``b`` is built when ``build_a`` is False.
     """
     h, w = y.shape
     hc = c1 - c0
@@ -157,6 +215,12 @@ def _build_system(y, x, r0, r1, c0, c1, delta, unit, eps, a, b, build_a):
                     xv = np.float64(y[ii, jj])
                 if unit:
                     wt = 1.0
+                elif iso:
+                    # the pair's first pixel (smaller coordinate) carries the weight
+                    if d == 0 or d == 2:
+                        wt = _iso_weight(y, x, i, j, r0, r1, c0, c1, delta, eps)
+                    else:
+                        wt = _iso_weight(y, x, ii, jj, r0, r1, c0, c1, delta, eps)
                 else:
                     diff = abs(x[u] - xv)
                     wt = 1.0 / (diff if diff > eps else eps)
@@ -178,13 +242,13 @@ def _interior_factor(hole, delta):
     a = np.zeros((n, n))
     b = np.zeros(n)
     x = np.zeros(n)
-    _build_system(y, x, delta, delta + hole, delta, delta + hole, delta, True, 1.0, a, b, True)
+    _build_system(y, x, delta, delta + hole, delta, delta + hole, delta, True, 1.0, False, a, b, True)
     ok = _cholesky(a, n)
     return a, ok
 
 
 @nb.njit(cache=True, nogil=True)
-def _solve_hole(y, out, r0, r1, c0, c1, delta, rounds, eps, fac_int, a, b, x, z):
+def _solve_hole(y, out, r0, r1, c0, c1, delta, rounds, eps, iso, fac_int, a, b, x, z):
     """Inpaint one hole ``[r0, r1) x [c0, c1)`` of ``y`` into ``out``; False on failure."""
     h, w = y.shape
     n_full = fac_int.shape[0]  # B * B
@@ -194,10 +258,10 @@ def _solve_hole(y, out, r0, r1, c0, c1, delta, rounds, eps, fac_int, a, b, x, z)
     for rnd in range(rounds):
         unit = rnd == 0
         if unit and interior:
-            _build_system(y, x, r0, r1, c0, c1, delta, True, eps, a, b, False)
+            _build_system(y, x, r0, r1, c0, c1, delta, True, eps, iso, a, b, False)
             _cho_solve(fac_int, b, n, z, x)
         else:
-            _build_system(y, x, r0, r1, c0, c1, delta, unit, eps, a, b, True)
+            _build_system(y, x, r0, r1, c0, c1, delta, unit, eps, iso, a, b, True)
             if not _cholesky(a, n):
                 return False
             _cho_solve(a, b, n, z, x)
@@ -209,7 +273,7 @@ def _solve_hole(y, out, r0, r1, c0, c1, delta, rounds, eps, fac_int, a, b, x, z)
 
 
 @nb.njit(cache=True, parallel=True)
-def _inpaint_kernel(y, out, offsets, hole, period, delta, rounds, eps, fac_int):
+def _inpaint_kernel(y, out, offsets, hole, period, delta, rounds, eps, iso, fac_int):
     """Fill the holes of the masks at ``offsets`` (rows of (dr, dc)) of ``y`` into ``out``.
 
     One parallel loop over all (mask, hole row) pairs; the holes of distinct
@@ -241,7 +305,7 @@ def _inpaint_kernel(y, out, offsets, hole, period, delta, rounds, eps, fac_int):
         for kc in range(n_c):
             c0 = c_off + kc * period
             c1 = min(c0 + hole, w)
-            if not _solve_hole(y, out, r0, r1, c0, c1, delta, rounds, eps, fac_int, a, b, x, z):
+            if not _solve_hole(y, out, r0, r1, c0, c1, delta, rounds, eps, iso, fac_int, a, b, x, z):
                 failures[t] += 1
     return failures.sum()
 
@@ -268,12 +332,26 @@ def _prepare(plane: np.ndarray, hole: int, delta: int, reg: str, tv_rounds: int,
     return hole, delta, period, rounds, eps, y, out
 
 
-def _run(y, out, offsets, hole, period, delta, rounds, eps) -> np.ndarray:
+def check_tv_weights(weights: str) -> str:
+    """Validate the IRLS weight scheme, ``'aniso'`` or ``'iso'``."""
+    if weights not in TV_WEIGHTS:
+        raise DippasInputError(f"unknown TV weights {weights!r}; choose one of {', '.join(TV_WEIGHTS)}")
+    return weights
+
+
+def check_border(border: str) -> str:
+    """Validate the border treatment, ``'drop'`` or ``'symmetric'``."""
+    if border not in BORDERS:
+        raise DippasInputError(f"unknown border treatment {border!r}; choose one of {', '.join(BORDERS)}")
+    return border
+
+
+def _run(y, out, offsets, hole, period, delta, rounds, eps, iso=False) -> np.ndarray:
     fac, ok = _interior_factor(hole, delta)
     if not ok:  # pragma: no cover - the interior matrix is a Dirichlet Laplacian
         raise AssertionError("interior normal matrix is not positive definite")
     offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    failed = _inpaint_kernel(y, out, offs, hole, period, delta, int(rounds), float(eps), fac)
+    failed = _inpaint_kernel(y, out, offs, hole, period, delta, int(rounds), float(eps), bool(iso), fac)
     if failed:
         raise DippasInputError(
             f"image of {y.shape[0]}x{y.shape[1]} pixels is too small for holes of {hole} "
@@ -284,7 +362,8 @@ def _run(y, out, offsets, hole, period, delta, rounds, eps) -> np.ndarray:
 
 def inpaint_mask(plane: np.ndarray, offset: tuple[int, int], hole: int = 5, delta: int = 3,
                  reg: str = "l2", tv_rounds: int = DEFAULT_TV_ROUNDS,
-                 tv_eps: float = DEFAULT_TV_EPS, out: np.ndarray | None = None) -> np.ndarray:
+                 tv_eps: float = DEFAULT_TV_EPS, out: np.ndarray | None = None,
+                 tv_weights: str = "aniso") -> np.ndarray:
     """Inpaint the holes of one selector mask in one plane.
 
     Parameters
@@ -309,6 +388,10 @@ def inpaint_mask(plane: np.ndarray, offset: tuple[int, int], hole: int = 5, delt
     out : ndarray, shape (H, W), float32, optional
         Where to write the inpainted hidden pixels; its other pixels are
         left untouched. A copy of ``plane`` is made when omitted.
+    tv_weights : {'aniso', 'iso'}, optional
+        IRLS weights of TV (default ``'aniso'``); with ``'iso'``, ``tv_eps``
+        is the ``eps`` of ``g / (g**2 + eps)`` on [0, 1] data
+        (:data:`ISO_TV_EPS`).
 
     Returns
     -------
@@ -316,27 +399,40 @@ def inpaint_mask(plane: np.ndarray, offset: tuple[int, int], hole: int = 5, delt
         ``out``: the hidden pixels of the mask hold the inversion, the others
         are those of ``out`` (``plane`` when ``out`` is omitted).
     """
+    iso = check_tv_weights(tv_weights) == "iso"
     hole, delta, period, rounds, eps, y, out = _prepare(plane, hole, delta, reg, tv_rounds, tv_eps, out)
-    return _run(y, out, [offset], hole, period, delta, rounds, eps)
+    return _run(y, out, [offset], hole, period, delta, rounds, eps, iso)
 
 
 def inpaint_plane(plane: np.ndarray, hole: int = 5, delta: int = 3, reg: str = "l2",
                   tv_rounds: int = DEFAULT_TV_ROUNDS, tv_eps: float = DEFAULT_TV_EPS,
-                  out: np.ndarray | None = None) -> np.ndarray:
+                  out: np.ndarray | None = None, tv_weights: str = "aniso",
+                  border: str = "drop", rescale: bool = False) -> np.ndarray:
     """Inpaint every selector mask of a plane and merge (steps 2 and 3).
 
     Every output pixel is taken from the inversion of the mask that hid it,
-    so it never depends on its own input value. All masks run in one
-    parallel loop over their hole rows.
+    so it never depends on its own input value (with ``border='drop'``).
+    All masks run in one parallel loop over their hole rows.
 
     Parameters
     ----------
     plane : ndarray, shape (H, W)
         One colour plane, 0-255 units, at least one period a side.
-    hole, delta, reg, tv_rounds, tv_eps
+    hole, delta, reg, tv_rounds, tv_eps, tv_weights
         As in :func:`inpaint_mask`.
     out : ndarray, shape (H, W), float32, optional
         Where to write the result (may not be ``plane`` itself).
+    border : {'drop', 'symmetric'}, optional
+        ``'drop'`` (default): differences leaving the image are dropped.
+        ``'symmetric'`` (the authors'): the plane is padded by one period
+        with mirrored pixels before the inversion. A mirrored copy of a
+        hidden pixel is visible in the padding, so pixels within ``delta``
+        of the border can see their own value (row and column 1 do for
+        ``delta = 3``): the authors' border keeps some PRNU there.
+    rescale : bool, optional
+        The authors' per-mask rescaling: each mask's inverted plane is
+        mapped linearly onto the range (min, max) of the original plane
+        before its hidden pixels are merged (default False).
 
     Returns
     -------
@@ -344,10 +440,36 @@ def inpaint_plane(plane: np.ndarray, hole: int = 5, delta: int = 3, reg: str = "
     """
     from .masks import mask_offsets
 
+    iso = check_tv_weights(tv_weights) == "iso"
+    border = check_border(border)
     hole, delta, period, rounds, eps, y, out = _prepare(plane, hole, delta, reg, tv_rounds, tv_eps, out)
     if np.shares_memory(y, out):
         raise DippasInputError("out must not share memory with plane")
-    return _run(y, out, mask_offsets(hole, delta), hole, period, delta, rounds, eps)
+    offsets = mask_offsets(hole, delta)
+    if border == "drop" and not rescale:
+        return _run(y, out, offsets, hole, period, delta, rounds, eps, iso)
+    pad = period if border == "symmetric" else 0
+    # A pad of one period keeps the grid anchored on the original pixel (0, 0).
+    src = np.pad(y, pad, mode="symmetric") if pad else y
+    core = (slice(pad, pad + y.shape[0]), slice(pad, pad + y.shape[1]))
+    if not rescale:
+        full = np.empty_like(src)
+        _run(src, full, offsets, hole, period, delta, rounds, eps, iso)
+        out[...] = full[core]
+        return out
+    lo, hi = float(y.min()), float(y.max())
+    idx = mask_index_map(y.shape, hole, delta)
+    for k, off in enumerate(offsets):
+        res = src.copy()
+        _run(src, res, [off], hole, period, delta, rounds, eps, iso)
+        r = res[core]
+        rlo, rhi = float(r.min()), float(r.max())
+        hid = idx == k
+        if rhi > rlo:
+            out[hid] = (r[hid] - rlo) * np.float32((hi - lo) / (rhi - rlo)) + np.float32(lo)
+        else:
+            out[hid] = r[hid]
+    return out
 
 
 def check_tv_options(tv_rounds: int, tv_eps: float) -> tuple[int, float]:
