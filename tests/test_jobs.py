@@ -257,3 +257,16 @@ def test_seeds_differ_between_photos_and_repeat_for_one():
     seeds = [tile_seed(1234, g) for g in tiles]
     assert seeds[0] == 1234 and len(set(seeds)) == len(seeds)
     assert seeds == [tile_seed(1234, g) for g in tiles]
+
+
+def test_inpainting_job_takes_its_defaults_from_the_profile(monkeypatch):
+    import sys
+
+    from dippas.inpainting.profiles import DEFAULT_PROFILE, get_profile
+
+    job = InpaintingJob()
+    assert job.profile == DEFAULT_PROFILE and job.recipe() == get_profile(DEFAULT_PROFILE)
+    assert InpaintingJob(profile="classic", reg="tv").recipe().reg == "tv"
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # the optional extra is not installed
+    with pytest.raises(DippasInputError, match=r"\[bm3d\]"):
+        InpaintingJob(profile="paper")  # refused when the job is built, before any work

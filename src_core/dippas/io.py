@@ -533,7 +533,7 @@ def _part_suffix(target: Path) -> str:
     return PART_MARK + suffix
 
 
-def _lock(fd: int, blocking: bool) -> bool:
+def lock_file(fd: int, blocking: bool) -> bool:
     """An exclusive ``flock`` on ``fd``; False when another process holds it."""
     try:
         import fcntl
@@ -570,7 +570,7 @@ def sweep_stale_parts(target: PathLike) -> list[Path]:
         except OSError:
             continue
         try:
-            if _lock(fd, blocking=False):
+            if lock_file(fd, blocking=False):
                 part.unlink()
                 removed.append(part)
         except OSError:
@@ -612,7 +612,7 @@ def atomic_write(path: PathLike, writer: Callable[[str], None]) -> Path:
     sweep_stale_parts(p)
     fd, tmp = tempfile.mkstemp(prefix=_part_stem(p), suffix=_part_suffix(p), dir=p.parent)
     try:
-        _lock(fd, blocking=True)
+        lock_file(fd, blocking=True)
         writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

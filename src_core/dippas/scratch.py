@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .io import lock_file
+
 #: Name prefix of scratch folders in the temporary folder.
 PREFIX = "dippas-run-"
 #: Lock file of a live scratch folder.
@@ -46,18 +48,6 @@ _live: dict[Path, int] = {}
 _saved_handlers: dict[int, object] = {}
 
 
-def _flock(fd: int, blocking: bool) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: a folder in use cannot be deleted anyway
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
 def _is_stale(folder: Path) -> bool:
     lock = folder / LOCK_NAME
     try:
@@ -70,7 +60,7 @@ def _is_stale(folder: Path) -> bool:
     except OSError:
         return False
     try:
-        return _flock(fd, blocking=False)
+        return lock_file(fd, blocking=False)
     finally:
         os.close(fd)
 
@@ -160,7 +150,7 @@ def scratch_dir() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     try:
         fd = os.open(folder / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
-        _flock(fd, blocking=True)
+        lock_file(fd, blocking=True)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
