@@ -203,8 +203,9 @@ class DippasJob(_JobDict):
         if self.mode not in DIPPAS_MODES:
             raise DippasInputError(f"unknown DIPPAS mode {self.mode!r}; use aware or blind")
         object.__setattr__(self, "device", check_device_name(self.device))
-        if self.seed is not None and (isinstance(self.seed, bool) or self.seed < 0
-                                      or not isinstance(self.seed, (int, np.integer))):
+        if self.seed is not None and (isinstance(self.seed, bool)
+                                      or not isinstance(self.seed, (int, np.integer))
+                                      or self.seed < 0):
             raise DippasInputError(f"seed must be a non-negative integer, got {self.seed!r}")
         _positive_int("tile", self.tile)
         _positive_int("blocks (L)", self.blocks)
@@ -240,8 +241,9 @@ class DippasJob(_JobDict):
         Call it on a job whose seed is resolved (:meth:`for_image`).
         """
         p = self.preset_parameters()
-        return {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
-                "lr": p.lr, "tile": int(self.tile)}
+        resolved = {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
+                    "lr": p.lr, "tile": int(self.tile)}
+        return {k: resolved[k] for k in self.RUN_IDENTITY}
 
     def prepare(self, image: np.ndarray, fingerprint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """Validate and convert the inputs once: 8-bit RGB image, float32 K (aware) or None.
@@ -362,8 +364,7 @@ class DippasJob(_JobDict):
     @classmethod
     def from_run(cls, params: Mapping[str, Any], **changes) -> DippasJob:
         """The job recorded in a run's ``params.json``, with ``changes`` applied."""
-        recorded = {k: params[k] for k in ("mode", "preset", "seed", "save_psnr", "lr", "tile")
-                    if params.get(k) is not None}
+        recorded = {k: params[k] for k in cls.RUN_IDENTITY if params.get(k) is not None}
         recorded.update({k: params[k] for k in ("max_iter", "stop_psnr") if params.get(k) is not None})
         return cls(**recorded).replace(**changes)
 
