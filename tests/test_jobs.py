@@ -270,3 +270,49 @@ def test_inpainting_job_takes_its_defaults_from_the_profile(monkeypatch):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # the optional extra is not installed
     with pytest.raises(DippasInputError, match=r"\[bm3d\]"):
         InpaintingJob(profile="paper")  # refused when the job is built, before any work
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--blind", "--profile", "paper"], "--profile applies to --method inpainting only"),
+    (["--blind", "--no-edges"], "--no-edges applies to --method inpainting only"),
+    (["--method", "inpainting", "--seed", "3"], "--seed applies to --method dippas only"),
+])
+def test_options_of_the_other_method_are_refused(photos, tmp_path, capsys, args, message):
+    a, _, _ = photos
+    assert main(["anonymize", str(a), "-o", str(tmp_path / "x.png"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["batch", str(a), "--out", str(tmp_path / "b"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_of_a_custom_preset_is_assembled_and_resumed(photos, tmp_path, capsys):
+    import dataclasses
+
+    from dippas.dip import DippasRun, get_preset
+    from dippas.dip.presets import PRESETS
+    from dippas.io import load_image
+
+    tiny = dataclasses.replace(get_preset("fast").with_overrides(max_iter=2, save_psnr=1.0),
+                               name="tiny-custom")
+    run = tmp_path / "run"
+    DippasRun.create(run, load_image(photos[0]), None, preset=tiny, device="cpu").run()
+    PRESETS.pop("tiny-custom", None)  # a new process knows only the built-in presets
+    assert main(["assemble", str(run), "-o", str(tmp_path / "o.png"), "-B", "16"]) == 0
+    capsys.readouterr()
+    assert main(["invert", str(photos[0]), "--blind", "--run", str(run), "--resume",
+                 "--max-iter", "3", "--device", "cpu"]) == 0
+
+
+def test_labels_name_what_differs_from_the_settings_own_profile():
+    from dippas.evaluation.methods import expand_settings
+
+    plain, tv = expand_settings(["inpainting:profile=classic", "inpainting:profile=classic,reg=tv"])
+    assert plain.label == "inpainting:profile=classic"
+    assert tv.label == "inpainting:profile=classic,reg=tv"
+
+
+def test_api_values_are_checked_in_one_line():
+    assert DippasJob(seed=np.int64(5)).seed == 5 and type(DippasJob(seed=np.int64(5)).seed) is int
+    with pytest.raises(DippasInputError, match="unknown dippas parameter"):
+        DippasJob().replace(block=64)

@@ -140,6 +140,9 @@ class _JobDict:
 
     def replace(self, **changes):
         """A copy with some fields changed (``None`` values are ignored), validated again."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise DippasInputError(f"unknown {self.method} parameter(s): {', '.join(unknown)}")
         changes = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **changes) if changes else self
 
@@ -207,6 +210,8 @@ class DippasJob(_JobDict):
                                       or not isinstance(self.seed, (int, np.integer))
                                       or self.seed < 0):
             raise DippasInputError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.seed is not None:
+            object.__setattr__(self, "seed", int(self.seed))
         _positive_int("tile", self.tile)
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
@@ -364,6 +369,12 @@ class DippasJob(_JobDict):
     @classmethod
     def from_run(cls, params: Mapping[str, Any], **changes) -> DippasJob:
         """The job recorded in a run's ``params.json``, with ``changes`` applied."""
+        from .dip.presets import PRESETS, Preset, register_preset
+
+        name = params.get("preset")
+        if name not in PRESETS and isinstance(params.get("preset_parameters"), dict):
+            # a custom preset (plugin, API): the run records every field of it
+            register_preset(Preset.from_dict(params["preset_parameters"]), name)
         recorded = {k: params[k] for k in cls.RUN_IDENTITY if params.get(k) is not None}
         recorded.update({k: params[k] for k in ("max_iter", "stop_psnr") if params.get(k) is not None})
         return cls(**recorded).replace(**changes)

@@ -120,3 +120,25 @@ def inpainting_job(args: argparse.Namespace) -> InpaintingJob:
     if getattr(args, "no_edges", False):
         options["edges"] = False
     return InpaintingJob(**options)
+
+
+def refuse_other_method_options(args: argparse.Namespace, method: str) -> None:
+    """Refuse, before any work, an option of the method that will not run.
+
+    Raises
+    ------
+    DippasInputError
+        Naming the first such option.
+    """
+    from ..errors import DippasInputError
+
+    if method == "dippas":
+        given = sorted(_given(args, ("profile", "hole", "reg", "denoiser")))
+        given += ["no_edges"] if getattr(args, "no_edges", False) else []
+        other = "--method inpainting"
+    else:
+        given = sorted(dippas_options(args)) + (["blind"] if getattr(args, "blind", False) else [])
+        given += ["run"] if getattr(args, "run", None) else []
+        other = "--method dippas"
+    if given:
+        raise DippasInputError(f"--{given[0].replace('_', '-')} applies to {other} only")

@@ -49,19 +49,15 @@ def _job(args):
     """The job of the command line, every option checked before any work."""
     from ..errors import DippasInputError
     from ..jobs import check_mode
-    from ._job_options import dippas_job, dippas_options, inpainting_job
+    from ._job_options import dippas_job, inpainting_job, refuse_other_method_options
 
     if args.fingerprint and args.camera_photos:
         raise DippasInputError("give --fingerprint K or --camera-photos DIR, not both")
+    refuse_other_method_options(args, args.method)
     if args.method == "dippas":
         check_mode("blind" if args.blind else "aware",
                    args.fingerprint is not None or args.camera_photos is not None)
         return dippas_job(args)
-    dippas_only = sorted(dippas_options(args)) + (["blind"] if args.blind else []) \
-        + (["run"] if args.run else [])
-    if dippas_only:
-        flag = "--" + dippas_only[0].replace("_", "-")
-        raise DippasInputError(f"{flag} applies to --method dippas only")
     return inpainting_job(args)
 
 
@@ -138,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
         inputs += usable_photos(args.camera_photos)[0]  # enough of them, before any work
     has_k = args.fingerprint is not None or args.camera_photos is not None
     check_outputs(args, inputs, has_k)
+    if isinstance(job, DippasJob) and args.run:
+        from ..dip.dippas_run import check_run_dir
+        from ..dip.store import is_run_folder
+
+        check_run_dir(args.run, resume=is_run_folder(args.run))  # before K is estimated
     image, k = _load(args, job)
     if isinstance(job, DippasJob) and args.run:
         job.check_run_folder(args.run, image, k)
@@ -152,5 +153,6 @@ def run(args: argparse.Namespace) -> int:
         _warn_if_weak(job, image, out)
         title, block = f"dippas ({job.mode})", job.block_size
     else:
-        title, block = f"inpainting hole={job.hole} reg={job.reg}", 64
+        recipe = job.recipe()
+        title, block = f"inpainting ({recipe.name}) hole={recipe.hole} reg={recipe.reg}", 64
     return finish(args, image, out, k, inputs, block, title)

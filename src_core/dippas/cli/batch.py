@@ -108,11 +108,9 @@ def run(args: argparse.Namespace) -> int:
     from ..batch import format_summary, plan_batch, run_batch
     from ._common import print_json
     from ._execution import check_execution_arguments
+    from ._job_options import refuse_other_method_options
 
-    if args.method != "dippas" and args.blind:
-        from ..errors import DippasInputError
-
-        raise DippasInputError("--blind applies to --method dippas only")
+    refuse_other_method_options(args, args.method)
     check_execution_arguments(args)
     plan = plan_batch(args.inputs, args.out, args.method, fingerprint=args.fingerprint,
                       fingerprints=args.fingerprints, device=args.device or "auto",

@@ -189,8 +189,6 @@ class Method:
 #: so ``evaluate`` runs exactly what ``dippas anonymize`` does.
 _DIPPAS = DippasJob()
 _INPAINTING = InpaintingJob()
-#: The values of the default inpainting profile (what a label leaves out).
-_DEFAULT_RECIPE = _INPAINTING.recipe().options()
 
 _DIPPAS_PARAMS = (
     Param("preset", _text, _DIPPAS.preset, "inversion preset (dippas.dip.PRESETS)"),
@@ -268,7 +266,11 @@ class Setting:
     def label(self) -> str:
         """Short readable name: the method, non-default parameters and DIPPAS B, L and tau."""
         m = get_method(self.method)
-        usual = _DEFAULT_RECIPE if self.method == "inpainting" else {}
+        usual = {}
+        if self.method == "inpainting":  # options as the setting's own profile has them go unsaid
+            from ..inpainting.profiles import get_profile
+
+            usual = get_profile(self.params_dict["profile"]).options()
         shown = [(k, v) for (k, v), p in zip(self.params, m.params)
                  if p.shown or v != usual.get(k, p.default)]
         if not shown:
