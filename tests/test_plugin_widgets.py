@@ -524,3 +524,13 @@ def test_curves_follow_the_napari_theme(viewer):
         ax = w.curves.axes["psnr"]
         assert to_hex(ax.get_facecolor()) == t.background.as_hex()
         assert to_hex(ax.yaxis.label.get_color()) == t.text.as_hex()
+
+
+def test_resume_refuses_a_changed_seed_like_the_cli(photo_viewer, qtbot, tmp_path):
+    w = _inversion(photo_viewer, tmp_path, max_iter=3)
+    w.run()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    w.seed.value = 12345
+    w.resume()
+    assert "cannot change on resume" in _last_notification()
+    assert not w.running

@@ -345,9 +345,27 @@ class InversionWidget(Container):
         """Continue the run in the folder field (after Pause, Stop, or a crash)."""
         if self.running:
             return
+        from dippas.dip.store import RunStore
+        from dippas.errors import DippasInputError
+        from dippas.jobs import DippasJob
+
+        run_dir = Path(str(self.run_dir.value))
+        try:  # as on the command line: what defines the run cannot change on resume
+            recorded = DippasJob.from_run(RunStore(run_dir).params)
+            asked = recorded.replace(preset=self.preset.value, save_psnr=self.save_psnr.value,
+                                     seed=self.seed.value if self.seed.value >= 0 else None,
+                                     tile=int(self.tile_size.value))
+            changed = [k for k in ("preset", "save_psnr", "seed", "tile")
+                       if getattr(asked, k) != getattr(recorded, k)]
+            if changed:
+                raise DippasInputError(f"{run_dir}: the run has {changed[0]} "
+                                       f"{getattr(recorded, changed[0])}; it cannot change on resume")
+        except Exception as exc:
+            notify_error(error_message(exc))
+            return
         open_kwargs = {"device": self.device.value, "max_iter": self.max_iter.value,
                        "stop_psnr": self.stop_psnr.value}
-        self._start(Path(str(self.run_dir.value)), open_kwargs=open_kwargs)
+        self._start(run_dir, open_kwargs=open_kwargs)
 
     def pause(self) -> None:
         """Stop after the current iteration, keeping everything for Resume."""
