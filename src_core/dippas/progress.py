@@ -60,3 +60,45 @@ class Throttle:
             self._last = now
             return True
         return False
+
+
+class Steps:
+    """Counts the steps of a computation, reports them and honours the cancel token.
+
+    Parameters
+    ----------
+    total : int
+        Steps planned.
+    progress : callable, optional
+        ``progress(done, total)`` after each step.
+    cancel : CancelToken, optional
+        Checked by :meth:`check` (and :meth:`step`).
+    what : str
+        Named in the :class:`~dippas.errors.Cancelled` message.
+    """
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None,
+                 cancel: CancelToken | None, what: str = "computation") -> None:
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self.cancel = cancel
+        self.what = what
+
+    def check(self) -> None:
+        """Raise :class:`~dippas.errors.Cancelled` when the token is set."""
+        if self.cancel is not None and self.cancel.cancelled:
+            from .errors import Cancelled
+
+            raise Cancelled(f"{self.what} cancelled")
+
+    def tick(self) -> None:
+        """Count one step done and report it."""
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def step(self) -> None:
+        """:meth:`check`, then :meth:`tick`."""
+        self.check()
+        self.tick()

@@ -28,8 +28,8 @@ from functools import partial
 import numpy as np
 
 from ..correlation import attribution_reference, block_ncc_map, ncc, pce
-from ..errors import Cancelled, DippasInputError
-from ..progress import CancelToken
+from ..errors import DippasInputError
+from ..progress import CancelToken, Steps
 from ..residual import noise_residual
 from ..validation import check_fingerprint, check_image
 from .attacks import (
@@ -203,15 +203,7 @@ def examiner_views(image: np.ndarray, options: AuditOptions | None = None,
     opt = options or AuditOptions()
     img = check_image(image)
     total = planned_image_steps(opt, original is not None)
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("audit cancelled")
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    step = Steps(total, progress, cancel, "audit").step
 
     w = noise_residual(img, opt.sigma) if residual is None else np.asarray(residual, np.float32)
     views = [ExaminerView("ncc", "ncc", w, img, _same),

@@ -30,9 +30,9 @@ from itertools import combinations
 import numpy as np
 
 from ..correlation import attribution_reference, ncc, pce
-from ..errors import Cancelled, DippasInputError
+from ..errors import DippasInputError
 from ..fingerprint import fingerprint_from_sums, fingerprint_sums
-from ..progress import CancelToken
+from ..progress import CancelToken, Steps
 from ..residual import noise_residual
 from .nulls import auc_threshold, ncc_null_sd, pce_threshold, two_sided_z
 from .options import AuditOptions
@@ -112,15 +112,7 @@ def audit_set(images: Sequence[np.ndarray], fingerprint: np.ndarray | None = Non
     if fingerprint is not None and np.shape(fingerprint) != shape:
         raise DippasInputError(f"fingerprint is {np.shape(fingerprint)}, the images {shape}")
     total = 4
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("audit cancelled")
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    step = Steps(total, progress, cancel, "audit").step
 
     pfa = opt.pfa
     ws = (list(residuals) if residuals is not None

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import Cancelled, DippasInputError
-from ..progress import CancelToken
+from ..errors import DippasInputError
+from ..progress import CancelToken, Steps
 from ..dtype import float255_to_dtype, to_float255
 from ..validation import check_image
 from .denoisers import DenoiserFunc, denoise, denoise_tile_count, get_denoiser, require_bm3d
@@ -93,25 +93,6 @@ def _as_float_plane(arr: np.ndarray, channel: int | None) -> np.ndarray:
     if arr.dtype == np.uint16:
         out /= np.float32(257.0)
     return out
-
-
-class _Steps:
-    """Counts progress steps, reports them and honours the cancel token."""
-
-    def __init__(self, total: int, progress: ProgressFunc | None, cancel: CancelToken | None) -> None:
-        self.total = total
-        self.done = 0
-        self.progress = progress
-        self.cancel = cancel
-
-    def check(self) -> None:
-        if self.cancel is not None and self.cancel.cancelled:
-            raise Cancelled("inpainting anonymization cancelled")
-
-    def tick(self) -> None:
-        self.done += 1
-        if self.progress is not None:
-            self.progress(self.done, self.total)
 
 
 def _check_profile(prof: InpaintingProfile) -> InpaintingProfile:
@@ -253,8 +234,8 @@ def inpaint_anonymize_result(
     nch = 1 if arr.ndim == 2 else arr.shape[2]
     offsets = mask_offsets(prof.hole, prof.delta)
     n_tiles = denoise_tile_count(arr.shape, prof.denoiser) if prof.edges else 0
-    steps = _Steps((n_tiles + 1 if prof.edges else 0) + nch + (1 if k is not None else 0),
-                   progress, cancel)
+    steps = Steps((n_tiles + 1 if prof.edges else 0) + nch + (1 if k is not None else 0),
+                  progress, cancel, "inpainting anonymization")
     steps.check()
 
     mask = None
