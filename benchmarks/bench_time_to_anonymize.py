@@ -25,6 +25,12 @@ Usage::
     python benchmarks/bench_time_to_anonymize.py                       # 256², 4 crops
     python benchmarks/bench_time_to_anonymize.py --size 512 --crops 2 --presets fast
     python benchmarks/bench_time_to_anonymize.py --quick              # 64², 1 crop, a check
+    python benchmarks/bench_time_to_anonymize.py --presets 'default,try=fast:lr=0.005:z_noise_std=0.03'
+
+A setting is ``default`` (``DippasJob()``), a preset name, or
+``LABEL=PRESET:FIELD=VALUE:...`` with fields of the preset (registered as
+a custom preset ``LABEL``) or of the job (``target_psnr``,
+``psnr_threshold``, ``block_size``, ``blocks``, ``rule``; ``none`` for None).
 """
 
 from __future__ import annotations
@@ -62,6 +68,44 @@ def crops(size: int, count: int) -> list[tuple[str, np.ndarray]]:
     order = [fs[i] for i in range(max(map(len, by_camera.values())))
              for fs in by_camera.values() if i < len(fs)]
     return [(f.stem, centre_crop(load_image(f), (size, size))) for f in order[:count]]
+
+
+def _value(text: str):
+    """A setting's value: None, a number, a tuple of ints (``8/16/32``) or a word."""
+    if text.lower() == "none":
+        return None
+    if "/" in text:
+        return tuple(int(v) for v in text.split("/"))
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def job_of(setting: str):
+    """``(label, DippasJob)`` of a ``--presets`` entry (see the module's docstring)."""
+    import dataclasses
+
+    from dippas.dip.presets import get_preset, register_preset
+    from dippas.jobs import DippasJob
+
+    if setting == "default":
+        return setting, DippasJob(device="cpu")
+    if "=" not in setting.split(":", 1)[0]:
+        return setting, DippasJob(device="cpu", preset=setting)
+    label, spec = setting.split("=", 1)
+    base, *pairs = spec.split(":")
+    fields = dict((k, _value(v)) for k, v in (pair.split("=", 1) for pair in pairs))
+    job_fields = {f.name for f in dataclasses.fields(DippasJob)} - {"preset"}
+    on_job = {k: v for k, v in fields.items() if k in job_fields}
+    on_preset = {k: v for k, v in fields.items() if k not in job_fields}
+    preset = base
+    if on_preset:
+        register_preset(get_preset(base, **on_preset), name=label)
+        preset = label
+    return label, DippasJob(device="cpu", preset=preset, **on_job)
 
 
 def time_to_target(job, image: np.ndarray, k: np.ndarray, target: float, check_every: int,
@@ -123,14 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.size, args.crops, args.target, args.max_seconds = 64, 1, 30.0, 120.0
     import dippas
-    from dippas.jobs import DippasJob
 
     ks = camera_fingerprints(args.size)
     print(f"size {args.size}, {args.crops} crop(s), target {args.target} dB and |NCC| <= 1/sqrt(N); "
           f"{os.cpu_count()} cores, load {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(f"{'setting':<9} {'crop':<24} {'s':>7} {'iter':>6} {'PSNR':>6} {'NCC':>8} met")
     for name in args.presets.split(","):
-        job = DippasJob(device="cpu") if name == "default" else DippasJob(device="cpu", preset=name)
+        name, job = job_of(name)
         scores, labels, psnrs, total = [], [], [], 0.0
         for crop_name, image in crops(args.size, args.crops):
             camera = crop_name.rsplit("_", 1)[0]

@@ -572,3 +572,71 @@ def test_synthetic_fingerprint_is_removed(tmp_path):
     assert np.all(np.abs(ncc_snap) <= ncc_in / 5), (ncc_in, ncc_snap.max())
     gamma = tile.table["gamma"][-1]
     assert 0.5 * strength < gamma < 2 * strength  # gamma finds the injected strength
+
+
+# ------------------------------------------------------------ the assembled-output stop rule
+
+def test_stop_rule_measures_psnr_and_chance_ncc(image, fingerprint):
+    from dippas.assembly.stop_rule import AssembledStop
+
+    rule = AssembledStop(target_psnr=20.0, block_size=16, blocks=1)
+    k = fingerprint
+    clean = np.asarray(image, np.float64) / (1 + 0.03 * k[..., None])  # the fingerprint divided out
+    clean = np.clip(np.round(clean), 0, 255).astype(np.uint8)
+    marked = np.clip(np.round(clean * (1 + 0.5 * k[..., None])), 0, 255).astype(np.uint8)
+    kept = rule.measure(image, clean, k)
+    assert kept.ncc_limit == pytest.approx(1 / math.sqrt(40 * 36))
+    assert kept.block_limit == pytest.approx(3 / 16)
+    traced = rule.measure(image, marked, k)
+    assert traced.ncc > 10 * traced.ncc_limit and not traced.met  # the fingerprint is there
+    assert rule.measure(image, image, k).psnr == math.inf
+    assert not AssembledStop(target_psnr=99.0).measure(image, clean, k).met  # too far from the input
+    assert not rule.due(24, 50.0) and rule.due(25, 20.0) and not rule.due(25, 19.9)
+    with pytest.raises(DippasInputError, match="target PSNR"):
+        AssembledStop(target_psnr=float("nan"))
+
+
+def test_a_tile_stops_once_its_assembly_is_good_and_stays_finished(image, fingerprint, tmp_path):
+    from dippas.assembly.stop_rule import AssembledStop
+
+    # A lenient rule (one block, chance at 3 sigma would still be checked on the whole tile):
+    # any assembly above 14 dB whose NCC is within 1/sqrt(N) stops the tile.
+    rule = AssembledStop(target_psnr=14.0, block_size="whole", blocks=1, check_every=5)
+    checks = []
+    real_check = AssembledStop.check
+
+    def spy(self, *args, **kw):
+        result = real_check(self, *args, **kw)
+        checks.append(result)
+        return result
+
+    AssembledStop.check = spy
+    try:
+        run = _run(tmp_path / "run", image, fingerprint, early_stop=rule)
+        run.run()
+    finally:
+        AssembledStop.check = real_check
+    status = run.store.tile(0, 0).status
+    met = [c for c in checks if c is not None and c.met]
+    if status["stop_reason"] == "assembled":
+        assert met and status["iteration"] % 5 == 0 and status["iteration"] < TINY.max_iter
+        assert status["done"]
+        again = DippasRun.open(tmp_path / "run", device="cpu", early_stop=rule)
+        assert again.is_complete and again.run().iterations == 0
+        # Without the rule the tile is not finished: the preset's own stop rule goes on.
+        plain = DippasRun.open(tmp_path / "run", device="cpu")
+        assert not plain.is_complete
+        assert plain.run().iterations == TINY.max_iter - status["iteration"]
+    else:  # the rule never held: every check said why
+        assert checks and not met and status["stop_reason"] == "max_iter"
+
+
+def test_job_target_psnr_builds_the_rule_and_none_switches_it_off():
+    from dippas.jobs import DippasJob
+
+    job = DippasJob(block_size=32, blocks=3, psnr_threshold=37.0, target_psnr=36.5)
+    rule = job.stop_rule()
+    assert (rule.target_psnr, rule.block_size, rule.blocks, rule.psnr_threshold) == (36.5, 32, 3, 37.0)
+    assert DippasJob(target_psnr=None).stop_rule() is None
+    with pytest.raises(DippasInputError, match="target_psnr"):
+        DippasJob(target_psnr=-1)

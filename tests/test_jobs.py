@@ -22,8 +22,8 @@ SOURCES = [p for d in ("src_core", "napari_dippas") for p in (ROOT / d).rglob("*
 
 def test_defaults_and_round_trip():
     job = DippasJob()
-    assert (job.mode, job.preset, job.block_size, job.blocks, job.psnr_threshold) == \
-        ("aware", "fast", 64, 10, None)
+    assert (job.mode, job.preset, job.block_size, job.blocks, job.psnr_threshold, job.target_psnr) == \
+        ("aware", "fast", 64, 10, 38.0, 38.0)
     for j in (DippasJob(mode="blind", max_iter=7, block_size="whole", blocks=1), InpaintingJob(hole=3)):
         assert job_from_dict(j.to_dict()) == j
     assert DippasJob(block_size=None).block_size == "whole"  # one spelling of 'whole'
@@ -84,6 +84,21 @@ def test_help_of_every_command_shows_the_same_defaults():
     assert f"(default {job.blocks})" in " ".join(anonymize.split())
     assert f"preset={job.preset}" in evaluate
     assert f"B={job.block_size},L={job.blocks}" in evaluate
+
+
+def test_none_switches_off_the_psnr_threshold_and_the_target_on_the_command_line(tmp_path):
+    from dippas.cli._job_options import dippas_job
+
+    photo = tmp_path / "x.png"
+    photo.write_bytes(b"only its existence is checked while parsing")
+    parser = build_parser()
+    head = ["anonymize", str(photo), "-o", str(tmp_path / "y.png")]
+    job = dippas_job(parser.parse_args([*head, "--psnr-threshold", "none", "--target-psnr", "NONE"]))
+    assert job.psnr_threshold is None and job.target_psnr is None and job.stop_rule() is None
+    job = dippas_job(parser.parse_args([*head, "--psnr-threshold", "36.5", "--target-psnr", "37"]))
+    assert (job.psnr_threshold, job.target_psnr) == (36.5, 37.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args([*head, "--target-psnr", "high"])
 
 
 # ------------------------------------------------------------------ the code base
@@ -316,3 +331,12 @@ def test_api_values_are_checked_in_one_line():
     assert DippasJob(seed=np.int64(5)).seed == 5 and type(DippasJob(seed=np.int64(5)).seed) is int
     with pytest.raises(DippasInputError, match="unknown dippas parameter"):
         DippasJob().replace(block=64)
+
+
+def test_tau_none_reaches_the_batch_records():
+    from dippas.batch import method_params
+
+    assert method_params("dippas", blind=True)["psnr_threshold"] == DippasJob().psnr_threshold
+    params = method_params("dippas", blind=True, psnr_threshold=None, target_psnr=None, seed=None)
+    assert params["psnr_threshold"] is None and params["target_psnr"] is None
+    assert params["seed"] is None  # the photo's own seed, as by default

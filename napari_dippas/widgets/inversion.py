@@ -111,6 +111,13 @@ def _cancel_all_on_quit() -> None:
         _QUIT_HOOKED = True
 
 
+def _job_target_psnr() -> float:
+    """The job's default target PSNR of the assembled output (0 when it has none)."""
+    from dippas.jobs import DippasJob
+
+    return DippasJob().target_psnr or 0.0
+
+
 def _is_run(path: Path) -> bool:
     from dippas.dip.store import is_run_folder
 
@@ -156,6 +163,9 @@ class InversionWidget(Container):
         self.preset = ComboBox(label="preset", choices=self._preset_choices, value="fast")
         self.device = ComboBox(label="device", choices=list(available_devices()))
         self.max_iter = SpinBox(label="iterations", min=1, max=10_000_000, step=100)
+        # 0 switches the assembled-output stop rule off (dippas.assembly.stop_rule)
+        self.target_psnr = FloatSpinBox(label="target PSNR, assembled (dB; 0: off)", min=0.0,
+                                        max=100.0, step=0.5, value=_job_target_psnr())
         self.stop_psnr = FloatSpinBox(label="stop PSNR (dB)", min=1.0, max=100.0, step=0.5)
         self.save_psnr = FloatSpinBox(label="save PSNR (dB)", min=1.0, max=100.0, step=0.5)
         # -1: the seed is derived from the photo's pixels, like every other face
@@ -174,7 +184,8 @@ class InversionWidget(Container):
         buttons.margins = (0, 0, 0, 0)
 
         self.extend([self.image, self.mode, self.fingerprint, self.preset, self.device,
-                     self.max_iter, self.stop_psnr, self.save_psnr, self.seed, self.tile_size,
+                     self.max_iter, self.target_psnr, self.stop_psnr, self.save_psnr, self.seed,
+                     self.tile_size,
                      self.run_dir,
                      buttons, self.progress, self.status])
         self.curves = CurvesCanvas()
@@ -326,7 +337,7 @@ class InversionWidget(Container):
                                          dtype=np.float32)
             job = DippasJob(mode=self.mode.value, preset=self.preset.value,
                             max_iter=self.max_iter.value, stop_psnr=self.stop_psnr.value,
-                            save_psnr=self.save_psnr.value,
+                            save_psnr=self.save_psnr.value, target_psnr=self._target(),
                             seed=None if self.seed.value < 0 else self.seed.value,
                             tile=int(self.tile_size.value), device=self.device.value)
             job.prepare(image, fingerprint)
@@ -360,12 +371,17 @@ class InversionWidget(Container):
             if changed:
                 raise DippasInputError(f"{run_dir}: the run has {changed[0]} "
                                        f"{getattr(recorded, changed[0])}; it cannot change on resume")
+            early_stop = recorded.with_values(target_psnr=self._target()).stop_rule()
         except Exception as exc:
             notify_error(error_message(exc))
             return
         open_kwargs = {"device": self.device.value, "max_iter": self.max_iter.value,
-                       "stop_psnr": self.stop_psnr.value}
+                       "stop_psnr": self.stop_psnr.value, "early_stop": early_stop}
         self._start(run_dir, open_kwargs=open_kwargs)
+
+    def _target(self) -> float | None:
+        """The target PSNR of the assembled output, None when switched off."""
+        return float(self.target_psnr.value) if self.target_psnr.value > 0 else None
 
     def pause(self) -> None:
         """Stop after the current iteration, keeping everything for Resume."""

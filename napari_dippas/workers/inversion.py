@@ -81,7 +81,7 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
         is resumed.
     open_kwargs : dict, optional
         Arguments of :meth:`dippas.dip.DippasRun.open` (``device``,
-        ``max_iter``, ``stop_psnr``) when resuming.
+        ``max_iter``, ``stop_psnr``, ``early_stop``) when resuming.
     emit : callable
         Receives the events described in the module docstring.
     cancel : CancelToken, optional

@@ -5,13 +5,12 @@ style of scikit-image; pixel values are in 0-255 units (uint8, uint16 scaled
 by 1/257, or float already in 0-255). The core never imports Qt or napari.
 """
 
-import os as _os
+# How OpenMP threads (torch's and Numba's) wait: spinning on an idle machine,
+# sleeping on a busy one (see the module). Only effective before torch or
+# Numba start their OpenMP runtime; a user's OMP_WAIT_POLICY wins.
+from .openmp_policy import set_default_wait_policy as _set_wait_policy
 
-# OpenMP worker threads (Numba's parallel kernels and torch) that sleep rather
-# than spin while waiting. With the default spinning policy, a busy machine ran
-# parallel kernels and DIP iterations 3-30x slower (measured on 2 cores).
-# Only effective before torch or Numba's OpenMP layer start; a user setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_set_wait_policy()
 
 from .correlation import (  # noqa: E402
     attribution_scores,

@@ -50,6 +50,7 @@ from .assembly.geometry import (
     check_block_size,
     is_whole,
 )
+from .assembly.stop_rule import DEFAULT_TARGET_PSNR, AssembledStop
 from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
 from .dip.tiling import DEFAULT_TILE
@@ -146,6 +147,13 @@ class _JobDict:
         changes = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **changes) if changes else self
 
+    def with_values(self, **values):
+        """A copy with these fields set, ``None`` included (e.g. τ none), validated again."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise DippasInputError(f"unknown {self.method} parameter(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **values) if values else self
+
 
 @dataclass(frozen=True)
 class DippasJob(_JobDict):
@@ -173,6 +181,11 @@ class DippasJob(_JobDict):
     psnr_threshold : float or None
         τ_PSNR: only snapshots at least this good are candidates (None: every
         stored snapshot).
+    target_psnr : float or None
+        Stop each tile as soon as its assembly (this job's B, L, τ and rule)
+        reaches this PSNR in dB with its NCCs at chance
+        (:mod:`dippas.assembly.stop_rule`); the preset's stop PSNR and
+        iteration cap still apply. None: only those (the paper's rule).
     rule : {'paper', 'min-abs'}
         Which candidates of a block are averaged. ``'paper'``: the paper's
         ordering (negative NCCs closest to zero first, then the smallest
@@ -187,6 +200,8 @@ class DippasJob(_JobDict):
     method: ClassVar[str] = "dippas"
     #: Fields that define a run folder: a run made with other values is another run.
     RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr", "tile")
+    #: Fields whose None is a setting of its own (τ none, no target), not "the default".
+    NONE_IS_A_VALUE: ClassVar[tuple[str, ...]] = ("psnr_threshold", "target_psnr")
 
     mode: str = "aware"
     preset: str = DEFAULT_PRESET
@@ -199,6 +214,7 @@ class DippasJob(_JobDict):
     block_size: int | str = DEFAULT_BLOCK_SIZE
     blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
+    target_psnr: float | None = DEFAULT_TARGET_PSNR
     rule: str = "paper"
     device: str = "auto"
 
@@ -215,6 +231,7 @@ class DippasJob(_JobDict):
         _positive_int("tile", self.tile)
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
+        _positive_float("target_psnr", self.target_psnr, optional=True)
         if self.rule not in ASSEMBLY_RULES:
             raise DippasInputError(f"unknown assembly rule {self.rule!r}; use one of {', '.join(ASSEMBLY_RULES)}")
         block = WHOLE if self.block_size is None else self.block_size
@@ -229,6 +246,14 @@ class DippasJob(_JobDict):
     def assembly_rule(self) -> str:
         """The ordering rule of :mod:`dippas.assembly.ranking` this job's assembly uses."""
         return assembly_rule(self.rule, self.block_size, self.blocks)
+
+    def stop_rule(self) -> AssembledStop | None:
+        """The rule that ends a tile once its assembly is good enough (None without a target)."""
+        if self.target_psnr is None:
+            return None
+        return AssembledStop(target_psnr=float(self.target_psnr), block_size=self.block_size,
+                             blocks=self.blocks, psnr_threshold=self.psnr_threshold,
+                             rule=self.assembly_rule(), sigma=self.preset_parameters().sigma)
 
     def preset_parameters(self) -> Preset:
         """The preset with this job's overrides applied (validated)."""

@@ -75,7 +75,9 @@ def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **opt
         Residual noise level of the report's NCC, 0-255 units.
     **options
         Fields of :class:`dippas.jobs.DippasJob` or :class:`dippas.jobs.InpaintingJob`
-        (``None`` values take the defaults).
+        (``None`` values take the defaults, except where None is a setting of
+        its own: ``psnr_threshold`` and ``target_psnr``, see
+        :attr:`dippas.jobs.DippasJob.NONE_IS_A_VALUE`).
 
     Returns
     -------
@@ -92,7 +94,8 @@ def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **opt
 
     if method not in JOB_TYPES:
         raise DippasInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    options = {k: v for k, v in options.items() if v is not None}
+    nullable = getattr(JOB_TYPES[method], "NONE_IS_A_VALUE", ())
+    options = {k: v for k, v in options.items() if v is not None or k in nullable}
     if method == "dippas":
         options["mode"] = "blind" if blind else "aware"
     elif blind:

@@ -24,8 +24,19 @@ def _block_size(text: str) -> int | str:
     return "whole" if text.lower() == "whole" else positive_int(text)
 
 
+#: What ``--psnr-threshold`` and ``--target-psnr`` take to mean "no value".
+NONE = "none"
+
+
+def _db_or_none(text: str) -> float | str:
+    """argparse type of a PSNR in dB that may be switched off: a positive number or 'none'."""
+    from ._common import positive_float
+
+    return NONE if text.lower() == NONE else positive_float(text)
+
+
 def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> None:
-    """--preset, --max-iter, --stop-psnr, --save-psnr, --lr, --seed, --tile, --device."""
+    """--preset, --max-iter, --target-psnr, --stop-psnr, --save-psnr, --lr, --seed, --tile, --device."""
     from ..dip.device import DEVICE_CHOICES
     from ..dip.presets import PRESETS
     from ._common import non_negative_int, positive_float, positive_int
@@ -35,8 +46,12 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
                    help=f"network and schedule (default {_DIPPAS.preset})")
     g.add_argument("--max-iter", type=positive_int, default=None, metavar="N",
                    help=f"iteration cap per tile (default: the preset's, {p.max_iter})")
+    g.add_argument("--target-psnr", type=_db_or_none, default=None, metavar="DB|none",
+                   help="stop each tile as soon as its assembled output (-B, -L, --psnr-threshold, "
+                   "--rule) reaches DB with its NCCs at chance; 'none': only --stop-psnr and "
+                   f"--max-iter (default {_DIPPAS.target_psnr:g})")
     g.add_argument("--stop-psnr", type=positive_float, default=None, metavar="DB",
-                   help=f"stop when the PSNR exceeds DB (default {p.stop_psnr:g})")
+                   help=f"stop when the network's own PSNR exceeds DB (default {p.stop_psnr:g})")
     g.add_argument("--save-psnr", type=positive_float, default=None, metavar="DB",
                    help=f"store every output whose PSNR is at least DB (default {p.save_psnr:g})")
     g.add_argument("--lr", type=positive_float, default=None,
@@ -50,17 +65,18 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
 
 
 def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:
-    """--block-size, --blocks, --psnr-threshold."""
-    from ._common import positive_float, positive_int
+    """--block-size, --blocks, --psnr-threshold, --rule."""
+    from ._common import positive_int
 
     g.add_argument("--block-size", "-B", type=_block_size, default=None, metavar="B|whole",
                    help="assembly block side in pixels, a multiple of 16, or 'whole' "
                    f"(default {_DIPPAS.block_size})")
     g.add_argument("--blocks", "-L", type=positive_int, default=None, metavar="L",
                    help=f"number of best blocks averaged per position (default {_DIPPAS.blocks})")
-    g.add_argument("--psnr-threshold", type=positive_float, default=None, metavar="DB",
-                   help="only snapshots with at least this PSNR are candidates (default: every "
-                   "stored snapshot); if none reaches it, the best-PSNR ones are used")
+    g.add_argument("--psnr-threshold", type=_db_or_none, default=None, metavar="DB|none",
+                   help="only snapshots with at least this PSNR are candidates; 'none': every "
+                   "stored snapshot; if none reaches it, the best-PSNR ones are used "
+                   f"(default {_DIPPAS.psnr_threshold:g})")
     g.add_argument("--rule", choices=ASSEMBLY_RULES, default=None,
                    help="which blocks are averaged: the paper's ordering (negatives closest to "
                    "zero first; with -B whole -L 1 the snapshot of minimum |NCC|), or min-abs "
@@ -100,18 +116,18 @@ def _given(args: argparse.Namespace, names) -> dict:
 
 #: The DippasJob fields that have a command-line option of the same name.
 DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "seed", "tile",
-                        "device", "block_size", "blocks", "psnr_threshold", "rule")
+                        "device", "block_size", "blocks", "psnr_threshold", "target_psnr", "rule")
 
 
 def dippas_options(args: argparse.Namespace) -> dict:
-    """The DIPPAS options the user gave (not their defaults)."""
-    return _given(args, DIPPAS_OPTION_FIELDS)
+    """The DIPPAS options the user gave (not their defaults); 'none' becomes None."""
+    return {k: None if v == NONE else v for k, v in _given(args, DIPPAS_OPTION_FIELDS).items()}
 
 
 def dippas_job(args: argparse.Namespace, base: DippasJob | None = None) -> DippasJob:
     """The DIPPAS job of the command line (every option checked here, before any work)."""
     base = base or DippasJob(mode="blind" if getattr(args, "blind", False) else "aware")
-    return base.replace(**dippas_options(args))
+    return base.with_values(**dippas_options(args))
 
 
 def inpainting_job(args: argparse.Namespace) -> InpaintingJob:

@@ -35,7 +35,8 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ from ..progress import CancelToken
 from ..dtype import as_rgb_uint8
 from ..validation import check_fingerprint
 from .checkpoint import load_checkpoint, save_checkpoint
-from .inversion import Inversion, IterationEvent
+from .inversion import ASSEMBLED, Inversion, IterationEvent
 from .pattern import injection_pattern
 from .presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
 from .store import (
@@ -60,6 +61,9 @@ from .store import (
     is_run_folder,
 )
 from .tiling import DEFAULT_TILE, TileGeometry, tile_grid
+
+if TYPE_CHECKING:
+    from ..assembly.stop_rule import AssembledStop
 
 #: Default number of iterations between two checkpoints.
 DEFAULT_CHECKPOINT_EVERY = 50
@@ -214,6 +218,10 @@ class DippasRun:
         Iterations between checkpoints (default: the run's, 50 at creation).
     network_factory : callable, optional
         ``factory(preset) -> torch.nn.Module``; default the preset's U-Net.
+    early_stop : dippas.assembly.stop_rule.AssembledStop, optional
+        Also stop a tile as soon as its assembly meets this rule (checked
+        every ``early_stop.check_every`` iterations); None: only the preset's
+        stop PSNR and iteration cap.
     **overrides
         ``max_iter`` or ``stop_psnr`` to change them for the rest of the run.
 
@@ -225,7 +233,8 @@ class DippasRun:
 
     def __init__(self, run_dir: str | os.PathLike, *, device: str = "auto", bf16: bool = False,
                  channels_last: bool = False, checkpoint_every: int | None = None,
-                 network_factory: Callable[[Preset], object] | None = None, **overrides) -> None:
+                 network_factory: Callable[[Preset], object] | None = None,
+                 early_stop: AssembledStop | None = None, **overrides) -> None:
         self.path = Path(run_dir)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         store = RunStore(self.path)
@@ -250,6 +259,7 @@ class DippasRun:
         self.bf16 = bool(bf16)
         self.channels_last = bool(channels_last)
         self.network_factory = network_factory
+        self.early_stop = early_stop
         self.cancelled = False
 
     # ------------------------------------------------------------ construction
@@ -259,7 +269,7 @@ class DippasRun:
                tile: int = DEFAULT_TILE, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
                device: str = "auto", bf16: bool = False, channels_last: bool = False,
                network_factory: Callable[[Preset], object] | None = None,
-               **overrides) -> DippasRun:
+               early_stop: AssembledStop | None = None, **overrides) -> DippasRun:
         """Validate everything, then create a run folder.
 
         Parameters
@@ -279,7 +289,7 @@ class DippasRun:
             Tile side (default 512).
         checkpoint_every : int, optional
             Iterations between checkpoints (default 50).
-        device, bf16, channels_last, network_factory
+        device, bf16, channels_last, network_factory, early_stop
             See the class.
         **overrides
             ``max_iter``, ``stop_psnr``, ``save_psnr``, ``seed``, ``lr``
@@ -313,7 +323,7 @@ class DippasRun:
         pattern, mode = injection_pattern(img, fingerprint, p.sigma)
         create_run_folder(run_dir, _params(p, mode, img, tile, tiles, checkpoint_every), img, pattern)
         return cls(run_dir, device=device, bf16=bf16, channels_last=channels_last,
-                   network_factory=network_factory)
+                   network_factory=network_factory, early_stop=early_stop)
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, **kwargs) -> DippasRun:
@@ -347,6 +357,8 @@ class DippasRun:
         if not status:
             return False
         psnr = status.get("last_psnr")
+        if status.get("stop_reason") == ASSEMBLED and self.early_stop is not None:
+            return True
         return (status.get("iteration", 0) >= self.preset.max_iter
                 or (psnr is not None and psnr > self.preset.stop_psnr))
 
@@ -453,6 +465,10 @@ class DippasRun:
                     snapshot_index = writer.append_snapshot(ev.snapshot, ev.iteration, ev.psnr,
                                                             ev.loss, ev.gamma)
                     worker.notify(tile_dir, len(writer))
+                if not ev.done and self._assembly_good(ev, writer, worker, tile_dir, image[g.slices],
+                                                       p_tile):
+                    engine.finish(ASSEMBLED)
+                    ev = replace(ev, done=True, stop_reason=ASSEMBLED)
                 if ev.done and len(writer) == 0:
                     snapshot_index = self._store_best(engine, writer, worker, tile_dir)
                 if ev.done or ev.iteration % self.checkpoint_every == 0:
@@ -460,6 +476,21 @@ class DippasRun:
                 yield ev.with_run_info(snapshot_index=snapshot_index, **info)
         finally:
             writer.close()
+
+    def _assembly_good(self, ev: IterationEvent, writer: TileWriter, worker, tile_dir: Path,
+                       reference: np.ndarray, pattern: np.ndarray) -> bool:
+        """Whether the tile's assembly so far meets :attr:`early_stop` (when a check is due)."""
+        rule = self.early_stop
+        if rule is None or not rule.due(ev.iteration, ev.psnr):
+            return False
+        writer.sync()
+        tile = self.store.tile(tile_dir.name)
+        n = min(worker.done_count(tile_dir), tile.n_cells)
+        if n == 0:
+            return False
+        check = rule.check(reference, tile.snapshots[:n], tile.cells[:n], tile.table["psnr"][:n],
+                           self.preset.cell, pattern)
+        return check is not None and check.met
 
     @staticmethod
     def _store_best(engine: Inversion, writer: TileWriter, worker, tile_dir: Path) -> int | None:
@@ -622,7 +653,7 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
         check_run_dir(run_dir, resume=True)
         RunStore(run_dir).check_matches(image, fingerprint, job.run_identity())
         return DippasRun.open(run_dir, device=job.device, max_iter=job.max_iter,
-                              stop_psnr=job.stop_psnr, **engine)
+                              stop_psnr=job.stop_psnr, early_stop=job.stop_rule(), **engine)
     p = job.preset_parameters()
     return DippasRun.create(run_dir, image, fingerprint, preset=p, tile=job.tile,
-                            device=job.device, **engine)
+                            device=job.device, early_stop=job.stop_rule(), **engine)

@@ -61,6 +61,10 @@ from .tiling import TileGeometry, padded
 _NETWORK_FIELDS = ("z_channels", "z_std", "z_noise_std", "widths", "skip_channels",
                    "alpha", "negative_slope", "upsample", "seed", "lr", "amsgrad")
 
+#: Stop reason of an inversion ended because its assembly was good enough
+#: (:mod:`dippas.assembly.stop_rule`).
+ASSEMBLED = "assembled"
+
 #: Smoothing of the reported speed (exponential moving average weight).
 _SPEED_SMOOTHING = 0.1
 
@@ -96,7 +100,7 @@ class IterationEvent:
     done : bool
         The stop rule holds: the inversion of this tile is over.
     stop_reason : str or None
-        ``'psnr'`` or ``'max_iter'`` when ``done``.
+        ``'psnr'``, ``'max_iter'`` or ``'assembled'`` when ``done``.
     tile : TileGeometry or None
         The tile (set by the run).
     tile_index, n_tiles : int
@@ -229,6 +233,7 @@ class Inversion:
         self.best_psnr = -math.inf
         self._best: tuple | None = None  # (output tensor, iteration, psnr, loss, gamma)
         self._speed = 0.0
+        self._finished: str | None = None
 
     # ------------------------------------------------------------ set-up
     def _make_network(self, factory):
@@ -259,12 +264,24 @@ class Inversion:
 
     @property
     def stop_reason(self) -> str | None:
-        """``'psnr'``, ``'max_iter'`` or ``None`` while the inversion goes on."""
+        """``'psnr'``, ``'max_iter'``, the reason given to :meth:`finish`, or ``None``."""
+        if self._finished is not None:
+            return self._finished
         if self.last_psnr is not None and self.last_psnr > self.preset.stop_psnr:
             return "psnr"
         if self.iteration >= self.preset.max_iter:
             return "max_iter"
         return None
+
+    def finish(self, reason: str) -> None:
+        """End the inversion for an outside reason (e.g. ``'assembled'``: its
+        assembly is good enough, :mod:`dippas.assembly.stop_rule`).
+
+        The reason is not part of :meth:`state_dict`: the run that decided
+        it records it in the tile's status, and a resume without that rule
+        continues the inversion.
+        """
+        self._finished = str(reason)
 
     def state_dict(self) -> dict:
         """Everything needed to continue: weights, optimiser, gamma, counters.

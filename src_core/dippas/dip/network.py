@@ -60,20 +60,13 @@ CUDA-specific, and the module runs unchanged on CUDA):
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-# OpenMP workers that sleep instead of spinning while waiting: with the
-# default (spinning) policy, a 2-core machine shared with other processes ran
-# a training iteration 3-10x slower (spinning threads burn the cycles the
-# working thread needs). Only effective if torch is not imported yet; an
-# explicit user setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
+# (How OpenMP threads wait is set when dippas is imported: dippas.openmp_policy.)
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 #: ``fused_input='auto'`` fuses a block's input convolutions when its input has
 #: at least this many times more channels than the 3x3 convolution outputs.

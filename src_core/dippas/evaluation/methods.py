@@ -196,6 +196,9 @@ _DIPPAS_PARAMS = (
           "iteration cap of the inversion (none: the preset's)"),
     Param("seed", _parse_optional_seed, _DIPPAS.seed,
           "random seed of the inversion (none: derived from the image's pixels)"),
+    Param("target", _parse_optional_float, _DIPPAS.target_psnr,
+          "stop the inversion once the default assembly (B, L, tau, rule of dippas anonymize) "
+          "reaches this PSNR in dB with its NCCs at chance (none: the preset's stop PSNR)"),
     Param("B", _parse_block, _DIPPAS.block_size, "assembly block side in pixels, or 'whole'",
           assembly=True, shown=True),
     Param("L", _parse_int, _DIPPAS.blocks, "number of best blocks averaged", assembly=True, shown=True),
@@ -507,8 +510,8 @@ def job_of(setting: Setting, device: str = "auto") -> DippasJob | InpaintingJob 
     if get_method(setting.method).is_dippas:
         mode = "blind" if setting.method == "dippas-blind" else "aware"
         return DippasJob(mode=mode, preset=p["preset"], max_iter=p["max_iter"], seed=p["seed"],
-                         block_size=p["B"], blocks=p["L"], psnr_threshold=p["tau"], rule=p["rule"],
-                         device=device)
+                         target_psnr=p["target"], block_size=p["B"], blocks=p["L"],
+                         psnr_threshold=p["tau"], rule=p["rule"], device=device)
     return None
 
 
@@ -521,7 +524,11 @@ def invert_dippas(setting: Setting, image: np.ndarray, fingerprint: np.ndarray |
     pathlib.Path
         The run folder.
     """
-    job = job_of(setting, device)
+    # One inversion serves every assembly of a grid over B, L, tau and rule, so
+    # its stop rule uses the default assembly, whichever setting runs it first.
+    job = job_of(setting, device).replace(
+        block_size=_DIPPAS.block_size, blocks=_DIPPAS.blocks,
+        psnr_threshold=_DIPPAS.psnr_threshold, rule=_DIPPAS.rule)
     k = None if job.mode == "blind" else fingerprint
     if k is None and job.mode == "aware":
         raise DippasInputError("dippas-aware needs the device fingerprint")

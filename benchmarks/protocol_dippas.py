@@ -1,0 +1,89 @@
+"""DIPPAS settings as anonymizers for ``benchmarks/tune_protocol.py --callable``.
+
+Each function takes the uint8 quadrant crop and the scorer's fingerprint K
+(the paper's PRNU-aware setting) and returns the anonymized uint8 image,
+through :class:`dippas.jobs.DippasJob`, on the CPU.
+
+The run folders of the inversions are kept under ``DIPPAS_PROTOCOL_RUNS``
+(default ``/tmp/dippas-protocol-runs``), one per crop and inversion, so the
+``*_reassembled`` settings apply another assembly (rule, τ, B, L) to the
+*same* inversions in milliseconds: a paired comparison of assemblies, as
+``dippas evaluate`` does for its grids. The inversion of those runs stopped
+under the default job's stop rule.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/tune_protocol.py --out /tmp/tune --size 128 --settings '' \\
+        --callable dippas=protocol_dippas:default \\
+        --callable dippas-min-abs=protocol_dippas:min_abs_reassembled
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _runs_root() -> Path:
+    return Path(os.environ.get("DIPPAS_PROTOCOL_RUNS", "/tmp/dippas-protocol-runs"))
+
+
+def _run_dir(image: np.ndarray, job) -> Path:
+    """The kept run folder of (crop, inversion job) (a benchmark cache, never an output)."""
+    inversion = {k: v for k, v in job.to_dict().items()
+                 if k not in ("block_size", "blocks", "psnr_threshold", "rule", "device")}
+    key = hashlib.sha1(np.ascontiguousarray(image).tobytes() + repr(sorted(inversion.items())).encode())
+    return _runs_root() / key.hexdigest()[:20]
+
+
+def _run(image: np.ndarray, fingerprint: np.ndarray | None, **job) -> np.ndarray:
+    from dippas.jobs import DippasJob
+
+    j = DippasJob(device="cpu", **job)
+    run_dir = _run_dir(image, j)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    return j.run(image, fingerprint, run_dir)
+
+
+def _reassembled(image: np.ndarray, fingerprint: np.ndarray | None, **assembly) -> np.ndarray:
+    """The default job's inversion of this crop, assembled with other parameters."""
+    from dippas.jobs import DippasJob
+
+    default = DippasJob(device="cpu")
+    run_dir = _run_dir(image, default)
+    if not (run_dir / "params.json").exists():
+        _run(image, fingerprint)
+    return default.with_values(**assembly).assemble(run_dir).image
+
+
+def default(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """PRNU-aware DIPPAS with every default of ``dippas anonymize``."""
+    return _run(image, fingerprint)
+
+
+def min_abs_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default inversion, assembled with the ``min-abs`` rule."""
+    return _reassembled(image, fingerprint, rule="min-abs")
+
+
+def tau_none_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default inversion, every stored snapshot a candidate (τ none)."""
+    return _reassembled(image, fingerprint, psnr_threshold=None)
+
+
+def whole_l1_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default inversion, the paper's no-post-processing case (B whole, L 1: min |NCC|)."""
+    return _reassembled(image, fingerprint, block_size="whole", blocks=1)
+
+
+def min_abs(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The ``min-abs`` rule for the assembly and for the stop rule (its own inversion)."""
+    return _run(image, fingerprint, rule="min-abs")
+
+
+def blind(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """PRNU-blind DIPPAS (the photo's own residual injected; K unused)."""
+    return _run(image, None, mode="blind")
