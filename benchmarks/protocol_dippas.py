@@ -4,6 +4,10 @@ Each function takes the uint8 quadrant crop and the scorer's fingerprint K
 (the paper's PRNU-aware setting) and returns the anonymized uint8 image,
 through :class:`dippas.jobs.DippasJob`, on the CPU.
 
+Every inversion is capped at ``PROTOCOL_MAX_ITER`` iterations (default
+3000, the cap of the issue's own 128² DIPPAS table; a crop that has not met
+the stop rule by then is assembled from what it has).
+
 The run folders of the inversions are kept under ``DIPPAS_PROTOCOL_RUNS``
 (default ``/tmp/dippas-protocol-runs``), one per crop and inversion, so the
 ``*_reassembled`` settings apply another assembly (rule, τ, B, L) to the
@@ -31,10 +35,18 @@ def _runs_root() -> Path:
     return Path(os.environ.get("DIPPAS_PROTOCOL_RUNS", "/tmp/dippas-protocol-runs"))
 
 
+def _max_iter() -> int:
+    return int(os.environ.get("PROTOCOL_MAX_ITER", "3000"))
+
+
 def _run_dir(image: np.ndarray, job) -> Path:
     """The kept run folder of (crop, inversion job) (a benchmark cache, never an output)."""
+    # The cap is left out of the key (a run continues when it is raised); so are the
+    # assembly and the device, which do not change the inversion.
     inversion = {k: v for k, v in job.to_dict().items()
-                 if k not in ("block_size", "blocks", "psnr_threshold", "rule", "device")}
+                 if k not in ("block_size", "blocks", "psnr_threshold", "rule", "zero_blend",
+                              "device")}
+    inversion["max_iter"] = None
     key = hashlib.sha1(np.ascontiguousarray(image).tobytes() + repr(sorted(inversion.items())).encode())
     return _runs_root() / key.hexdigest()[:20]
 
@@ -42,7 +54,7 @@ def _run_dir(image: np.ndarray, job) -> Path:
 def _run(image: np.ndarray, fingerprint: np.ndarray | None, **job) -> np.ndarray:
     from dippas.jobs import DippasJob
 
-    j = DippasJob(device="cpu", **job)
+    j = DippasJob(device="cpu", max_iter=_max_iter(), **job)
     run_dir = _run_dir(image, j)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     return j.run(image, fingerprint, run_dir)
@@ -52,7 +64,7 @@ def _reassembled(image: np.ndarray, fingerprint: np.ndarray | None, **assembly) 
     """The default job's inversion of this crop, assembled with other parameters."""
     from dippas.jobs import DippasJob
 
-    default = DippasJob(device="cpu")
+    default = DippasJob(device="cpu", max_iter=_max_iter())
     run_dir = _run_dir(image, default)
     if not (run_dir / "params.json").exists():
         _run(image, fingerprint)
@@ -67,6 +79,16 @@ def default(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
 def min_abs_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
     """The default inversion, assembled with the ``min-abs`` rule."""
     return _reassembled(image, fingerprint, rule="min-abs")
+
+
+def zero_blend_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default inversion, assembled with the blend that takes negative block NCCs to zero."""
+    return _reassembled(image, fingerprint, zero_blend=True)
+
+
+def min_abs_zero_blend_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default inversion, the ``min-abs`` rule, then the zero-NCC blend."""
+    return _reassembled(image, fingerprint, rule="min-abs", zero_blend=True)
 
 
 def tau_none_reassembled(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:

@@ -491,3 +491,33 @@ def test_min_abs_rule_orders_by_magnitude_and_is_the_papers_whole_l1_choice():
     assert assembly_rule("paper", "whole", 1) == "min-abs"
     assert assembly_rule("paper", 64, 10) == "rank" and assembly_rule("min-abs", 64, 10) == "min-abs"
     assert DippasJob(block_size="whole", blocks=1).assembly_rule() == "min-abs"
+
+
+def test_zero_blend_takes_negative_block_nccs_to_zero_and_leaves_the_others():
+    from dippas.assembly.zero_blend import MAX_ALPHA, blend_to_zero_ncc
+    from dippas.correlation import attribution_reference, block_ncc_map
+    from dippas.residual import noise_residual
+    from skimage import data
+
+    rng = np.random.default_rng(3)
+    base = data.astronaut()[:128, :128].astype(np.float64)
+    k = rng.normal(0, 0.02, (128, 128)).astype(np.float32)
+    photo = np.clip(np.rint(base * (1 + k[..., None])), 0, 255).astype(np.uint8)
+    over = np.clip(np.rint(base * (1 - k[..., None])), 0, 255).astype(np.uint8)  # anti-correlated
+    over[:64] = np.clip(np.rint(base[:64]), 0, 255).astype(np.uint8)  # top half: no fingerprint
+
+    def nccs(img):
+        return block_ncc_map(noise_residual(img, 3.0), attribution_reference(img, k), 64)
+
+    before = nccs(over)
+    out, alpha = blend_to_zero_ncc(over, photo, k, 64)
+    after = nccs(out)
+    assert (before[1] < -0.05).all() and (alpha[1] > 0).all() and (alpha[1] <= MAX_ALPHA).all()
+    assert np.abs(after[1]).max() < 0.2 * np.abs(before[1]).min()  # the negative blocks: near zero
+    neg_top = before[0] < 0
+    assert (alpha[0][~neg_top] == 0).all()  # blocks at or above zero untouched
+    np.testing.assert_array_equal(out[:64][:, np.repeat(~neg_top, 64)],
+                                  over[:64][:, np.repeat(~neg_top, 64)])
+    assert out.dtype == np.uint8 and out.shape == over.shape
+    same, none = blend_to_zero_ncc(photo, photo, k, "whole")
+    assert (none == 0).all() and same is photo

@@ -99,6 +99,9 @@ def test_none_switches_off_the_psnr_threshold_and_the_target_on_the_command_line
     assert (job.psnr_threshold, job.target_psnr) == (36.5, 37.0)
     with pytest.raises(SystemExit):
         parser.parse_args([*head, "--target-psnr", "high"])
+    assert dippas_job(parser.parse_args([*head, "--zero-blend"])).zero_blend is True
+    assert dippas_job(parser.parse_args([*head, "--no-zero-blend"])).zero_blend is False
+    assert dippas_job(parser.parse_args(head)).zero_blend is DippasJob().zero_blend
 
 
 # ------------------------------------------------------------------ the code base

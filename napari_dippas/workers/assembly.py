@@ -56,8 +56,9 @@ def compute_assembly(req: AssemblyRequest) -> AssemblyView:
     if prev is not None and prev.key == key:
         image, report, fallback = prev.image, prev.report, prev.fallback
     else:
-        rule = assembly_rule(DippasJob().rule, req.block, req.blocks)
-        assembled = asm.assemble(req.block, req.blocks, req.tau, rule)
+        job = DippasJob()
+        rule = assembly_rule(job.rule, req.block, req.blocks)
+        assembled = asm.assemble(req.block, req.blocks, req.tau, rule, job.zero_blend)
         image, fallback = assembled.image, bool(assembled.params["psnr_fallback"])
         aware = asm.store.params.get("mode") == "aware"
         report = anonymization_report(as_rgb_uint8(asm.store.input), image,

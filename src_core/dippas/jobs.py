@@ -46,6 +46,7 @@ from .assembly.geometry import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_BLOCKS,
     DEFAULT_PSNR_THRESHOLD,
+    DEFAULT_ZERO_BLEND,
     WHOLE,
     check_block_size,
     is_whole,
@@ -186,6 +187,10 @@ class DippasJob(_JobDict):
         reaches this PSNR in dB with its NCCs at chance
         (:mod:`dippas.assembly.stop_rule`); the preset's stop PSNR and
         iteration cap still apply. None: only those (the paper's rule).
+    zero_blend : bool
+        Blend every block whose NCC with P is negative towards the input until
+        it is zero (:mod:`dippas.assembly.zero_blend`): outputs stop
+        over-correcting, and gain PSNR.
     rule : {'paper', 'min-abs'}
         Which candidates of a block are averaged. ``'paper'``: the paper's
         ordering (negative NCCs closest to zero first, then the smallest
@@ -215,6 +220,7 @@ class DippasJob(_JobDict):
     blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
     target_psnr: float | None = DEFAULT_TARGET_PSNR
+    zero_blend: bool = DEFAULT_ZERO_BLEND
     rule: str = "paper"
     device: str = "auto"
 
@@ -232,6 +238,9 @@ class DippasJob(_JobDict):
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
         _positive_float("target_psnr", self.target_psnr, optional=True)
+        if not isinstance(self.zero_blend, (bool, np.bool_)):
+            raise DippasInputError(f"zero_blend must be true or false, got {self.zero_blend!r}")
+        object.__setattr__(self, "zero_blend", bool(self.zero_blend))
         if self.rule not in ASSEMBLY_RULES:
             raise DippasInputError(f"unknown assembly rule {self.rule!r}; use one of {', '.join(ASSEMBLY_RULES)}")
         block = WHOLE if self.block_size is None else self.block_size
@@ -253,7 +262,8 @@ class DippasJob(_JobDict):
             return None
         return AssembledStop(target_psnr=float(self.target_psnr), block_size=self.block_size,
                              blocks=self.blocks, psnr_threshold=self.psnr_threshold,
-                             rule=self.assembly_rule(), sigma=self.preset_parameters().sigma)
+                             rule=self.assembly_rule(), zero_blend=self.zero_blend,
+                             sigma=self.preset_parameters().sigma)
 
     def preset_parameters(self) -> Preset:
         """The preset with this job's overrides applied (validated)."""
@@ -367,7 +377,7 @@ class DippasJob(_JobDict):
         from .assembly import RunAssembler
 
         return RunAssembler(run_dir).assemble(self.block_size, self.blocks, self.psnr_threshold,
-                                              self.assembly_rule())
+                                              self.assembly_rule(), self.zero_blend)
 
     def run(self, image: np.ndarray, fingerprint: np.ndarray | None = None,
             run_dir: str | os.PathLike | None = None, *, progress: ProgressFunc | None = None,

@@ -21,6 +21,8 @@ DEFAULT_BLOCKS = 10
 #: every snapshot stored from 33 dB and the output stays near 36 dB
 #: (docs/benchmarks.md).
 DEFAULT_PSNR_THRESHOLD: float | None = 38.0
+#: Default of the blend that takes negative block NCCs to zero (:mod:`dippas.assembly.zero_blend`).
+DEFAULT_ZERO_BLEND: bool = False
 
 
 def is_whole(block_size: BlockSize) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dip.store import RunStore, TileStore
+from ..dtype import as_rgb_uint8
 from ..errors import DippasInputError
 from .assembler import Assembler, AssemblyResult, assemble_tiles
 from .geometry import (
@@ -25,6 +26,7 @@ from .geometry import (
     is_whole,
 )
 from .heatmaps import image_block_ncc
+from .zero_blend import blend_to_zero_ncc
 
 
 @dataclass
@@ -38,8 +40,9 @@ class RunAssembly:
     tiles : list of AssemblyResult
         Per tile, in the run's tile order.
     params : dict
-        ``block_size``, ``blocks``, ``psnr_threshold`` as used, and
-        ``psnr_fallback`` (True when a tile had no snapshot reaching τ).
+        ``block_size``, ``blocks``, ``psnr_threshold``, ``rule`` and
+        ``zero_blend`` as used, ``psnr_fallback`` (True when a tile had no
+        snapshot reaching τ) and, with the blend, ``blended_blocks``.
     """
 
     image: np.ndarray
@@ -113,7 +116,7 @@ class RunAssembler:
 
     def assemble(self, block_size: BlockSize = DEFAULT_BLOCK_SIZE, blocks: int = DEFAULT_BLOCKS,
                  psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
-                 rule: str = "rank") -> RunAssembly:
+                 rule: str = "rank", zero_blend: bool = False) -> RunAssembly:
         """Assemble every tile with the same B, L and τ, and stitch.
 
         Parameters
@@ -126,13 +129,23 @@ class RunAssembler:
         psnr_threshold : float, optional
             τ_PSNR; snapshots below it are not candidates. When none
             reaches it, the best-PSNR snapshots are used.
+        rule : {'rank', 'min-abs'}
+            Ordering of the candidates (:mod:`dippas.assembly.ranking`).
+        zero_blend : bool
+            Blend every block whose NCC with P is negative towards the input
+            until it is zero (:mod:`dippas.assembly.zero_blend`).
         """
         tiles = [(g.y0, g.x0, self.assembler(g.name)) for g in self.store.tiles]
         image, results = assemble_tiles(tiles, self.image_shape, block_size, blocks, psnr_threshold,
                                         rule)
         params = {"block_size": WHOLE if is_whole(block_size) else int(block_size),
                   "blocks": int(blocks), "psnr_threshold": psnr_threshold, "rule": rule,
-                  "psnr_fallback": any(r.params.get("psnr_fallback", False) for r in results)}
+                  "psnr_fallback": any(r.params.get("psnr_fallback", False) for r in results),
+                  "zero_blend": bool(zero_blend)}
+        if zero_blend:
+            image, alpha = blend_to_zero_ncc(image, as_rgb_uint8(self.store.input),
+                                             self._fingerprint, block_size)
+            params["blended_blocks"] = int(np.count_nonzero(alpha))
         return RunAssembly(image=image, tiles=results, params=params)
 
     def result_heatmap(self, image: np.ndarray, block_size: int, sigma: float = 3.0) -> np.ndarray:

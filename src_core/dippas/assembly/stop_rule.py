@@ -33,6 +33,7 @@ from ..metrics import psnr
 from ..residual import noise_residual
 from .assembler import Assembler
 from .geometry import BlockSize, is_whole
+from .zero_blend import blend_to_zero_ncc
 
 #: The PSNR the assembled output must reach, in dB (the paper's outputs are above 38 dB).
 DEFAULT_TARGET_PSNR: float = 38.0
@@ -90,6 +91,8 @@ class AssembledStop:
     check_every : int
         Iterations between checks; a check only runs once the network's own
         PSNR has reached ``target_psnr``.
+    zero_blend : bool
+        The assembly ends with the blend of :mod:`dippas.assembly.zero_blend`.
     sigma : float
         Noise level of the residual, 0-255 units.
     """
@@ -100,6 +103,7 @@ class AssembledStop:
     psnr_threshold: float | None = None
     rule: str = "rank"
     check_every: int = DEFAULT_CHECK_EVERY
+    zero_blend: bool = False
     sigma: float = 3.0
 
     def __post_init__(self) -> None:
@@ -165,4 +169,6 @@ class AssembledStop:
             return None
         asm = Assembler(snapshots[:n], cells[:n], snapshot_psnr[:n], cell)
         image = asm.assemble(self.block_size, self.blocks, tau, self.rule).image
+        if self.zero_blend:
+            image = blend_to_zero_ncc(image, reference, pattern, self.block_size, self.sigma)[0]
         return self.measure(reference, image, pattern)

@@ -65,7 +65,7 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
 
 
 def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:
-    """--block-size, --blocks, --psnr-threshold, --rule."""
+    """--block-size, --blocks, --psnr-threshold, --zero-blend, --rule."""
     from ._common import positive_int
 
     g.add_argument("--block-size", "-B", type=_block_size, default=None, metavar="B|whole",
@@ -77,6 +77,10 @@ def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:
                    help="only snapshots with at least this PSNR are candidates; 'none': every "
                    "stored snapshot; if none reaches it, the best-PSNR ones are used "
                    f"(default {_DIPPAS.psnr_threshold:g})")
+    g.add_argument("--zero-blend", action=argparse.BooleanOptionalAction, default=None,
+                   help="blend every block whose NCC with K is negative towards the input until it "
+                   "is zero (outputs stop over-correcting and gain PSNR) (default "
+                   f"{'on' if _DIPPAS.zero_blend else 'off'})")
     g.add_argument("--rule", choices=ASSEMBLY_RULES, default=None,
                    help="which blocks are averaged: the paper's ordering (negatives closest to "
                    "zero first; with -B whole -L 1 the snapshot of minimum |NCC|), or min-abs "
@@ -116,7 +120,8 @@ def _given(args: argparse.Namespace, names) -> dict:
 
 #: The DippasJob fields that have a command-line option of the same name.
 DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "seed", "tile",
-                        "device", "block_size", "blocks", "psnr_threshold", "target_psnr", "rule")
+                        "device", "block_size", "blocks", "psnr_threshold", "target_psnr",
+                        "zero_blend", "rule")
 
 
 def dippas_options(args: argparse.Namespace) -> dict:
