@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ks = camera_fingerprints(args.size)
     print(f"size {args.size}, {args.crops} crop(s), target {args.target} dB and |NCC| <= 1/sqrt(N); "
-          f"{os.cpu_count()} cores, load {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"{os.cpu_count()} cores, load {', '.join(f'{v:.1f}' for v in os.getloadavg())}, "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}")
     print(f"{'setting':<9} {'crop':<24} {'s':>7} {'iter':>6} {'PSNR':>6} {'NCC':>8} met")
     for name in args.presets.split(","):
         name, job = job_of(name)

@@ -381,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boot", type=int, default=2000, help="bootstrap draws")
     ap.add_argument("--lags", action="store_true", help="print the lag profile c(s) of the originals")
     ap.add_argument("--list", action="store_true", help="list the settings and exit")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="only the images the first setting has already scored (a protocol still "
+                    "running elsewhere); the table says how many")
     ap.add_argument("--time-full", action="store_true",
                     help="also time every setting on the full 3008x2000 photo (target <= 20 s)")
     args = ap.parse_args(argv)
@@ -410,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     if not quads or not set(quads) <= {0, 1, 2, 3}:
         raise DippasInputError("--quadrants takes numbers among 0, 1, 2, 3")
     items = load_items(args.size, quads)
+    if args.cached_only:
+        items = [it for it in items if (cache / names[0] / f"{it['id']}.json").is_file()]
+        print(f"--cached-only: {len(items)} image(s) scored by {names[0]} so far", flush=True)
     if args.lags:
         prof = lag_profile(items, score_k)
         cache.mkdir(parents=True, exist_ok=True)
@@ -443,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                 labels, _matrix(a, devices, "ncc"), [r["psnr"] for r in a],
                 _matrix(b, devices, "ncc"), [r["psnr"] for r in b], n_boot=args.boot)
     cache.mkdir(parents=True, exist_ok=True)
-    tag = "" if quads == (0, 1, 2, 3) else "_q" + "".join(map(str, quads))
+    tag = ("" if quads == (0, 1, 2, 3) else "_q" + "".join(map(str, quads))) + ("_cached" if args.cached_only else "")
     write_json(cache / f"summary{tag}.json", {"size": args.size, "quadrants": list(quads),
                                               "images": len(items), "reference": ref,
                                               "settings": summaries})
