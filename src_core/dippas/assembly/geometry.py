@@ -24,8 +24,8 @@ DEFAULT_PSNR_THRESHOLD: float | None = 38.0
 #: Default of the blend that takes negative block NCCs to zero (:mod:`dippas.assembly.zero_blend`).
 #: On the 128^2 protocol (docs/evaluation.md, the 37 quadrant centres scored in
 #: the time there was) it took the mean own-camera NCC of the outputs from
-#: -0.0048 to -0.0001, the AUC from 0.351 to 0.458, PSNR from 38.87 to 40.22 dB
-#: and C from 27.3 to 36.8 (paired difference +9.6, 95 % interval [+4.6, +13.5],
+#: -0.0048 to -0.0005, the AUC from 0.351 to 0.441, PSNR from 38.87 to 40.23 dB
+#: and C from 27.3 to 35.5 (paired difference +8.2, 95 % interval [+4.5, +11.5],
 #: on the same inversions).
 DEFAULT_ZERO_BLEND: bool = True
 

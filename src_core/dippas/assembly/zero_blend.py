@@ -12,11 +12,13 @@ The input photo correlates positively with P, so a small blend towards it,
 
 moves the NCC of a block ``b`` from negative towards zero and its PSNR
 towards the input. ``alpha_b`` is found per block of the assembly grid by
-two secant steps on the block's NCC (which is nearly linear in alpha for
-small alpha), from ``NCC(out_b) < 0`` and ``NCC(I_b) > NCC(out_b)``;
-blocks at or above zero are left as they are (blending cannot lower an
-NCC, and those blocks are for the stop rule and the ranking to handle).
-The blend is capped at :data:`MAX_ALPHA`.
+bisection on the block's NCC, measured on the rounded 8-bit result (a
+small blend is undone by the rounding, so the NCC is a step function of
+alpha and a secant step can overshoot), from ``NCC(out_b) < 0`` and
+``NCC(I_b) > NCC(out_b)``; the alpha kept is the end of the last bracket
+whose NCC is closer to zero. Blocks at or above zero are left as they are
+(blending cannot lower an NCC, and those blocks are for the stop rule and
+the ranking to handle). The blend is capped at :data:`MAX_ALPHA`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from .geometry import BlockSize, is_whole
 
 #: The largest blend towards the input (a block never takes more than this of it).
 MAX_ALPHA: float = 0.5
+
+#: Halvings of the alpha interval per block (resolution MAX_ALPHA / 2**8 = 0.002).
+BISECTIONS: int = 8
 
 
 def _block_ncc(image: np.ndarray, pattern: np.ndarray, b: int, sigma: float) -> np.ndarray:
@@ -75,9 +80,8 @@ def blend_to_zero_ncc(assembled: np.ndarray, image: np.ndarray, pattern: np.ndar
     n0 = _block_ncc(out, pattern, b, sigma)
     n_in = _block_ncc(img, pattern, b, sigma)
     active = (n0 < 0) & (n_in > n0) & np.isfinite(n0) & np.isfinite(n_in)
-    alpha = np.zeros_like(n0)
     if not active.any():
-        return out, alpha
+        return out, np.zeros_like(n0)
     base = out.astype(np.float64)
     towards = img.astype(np.float64) - base
 
@@ -85,11 +89,19 @@ def blend_to_zero_ncc(assembled: np.ndarray, image: np.ndarray, pattern: np.ndar
         full = _expand(a, b, (h, w))[..., None] if out.ndim == 3 else _expand(a, b, (h, w))
         return np.clip(np.rint(base + full * towards), 0, 255).astype(np.uint8)
 
-    # First step: the straight line between the output and the input.
-    alpha[active] = np.clip(-n0[active] / (n_in[active] - n0[active]), 0.0, MAX_ALPHA)
-    n1 = _block_ncc(blended(alpha), pattern, b, sigma)
-    # Second step: the secant through (0, n0) and (alpha, n1).
-    slope = (n1 - n0) / np.where(alpha > 0, alpha, 1.0)
-    ok = active & (slope > 0) & np.isfinite(n1)
-    alpha[ok] = np.clip(-n0[ok] / slope[ok], 0.0, MAX_ALPHA)
+    lo = np.zeros_like(n0)
+    hi = np.where(active, MAX_ALPHA, 0.0)
+    n_lo = n0.copy()
+    n_hi = _block_ncc(blended(hi), pattern, b, sigma)
+    unreachable = active & ~(n_hi >= 0)  # even the cap leaves the block below zero
+    search = active & ~unreachable
+    for _ in range(BISECTIONS):
+        mid = np.where(search, 0.5 * (lo + hi), hi)
+        n_mid = _block_ncc(blended(mid), pattern, b, sigma)
+        up = search & (n_mid >= 0)
+        down = search & ~(n_mid >= 0)
+        hi, n_hi = np.where(up, mid, hi), np.where(up, n_mid, n_hi)
+        lo, n_lo = np.where(down, mid, lo), np.where(down, n_mid, n_lo)
+    alpha = np.where(search, np.where(np.abs(n_lo) <= np.abs(n_hi), lo, hi), 0.0)
+    alpha = np.where(unreachable, MAX_ALPHA, alpha)
     return blended(alpha), alpha
