@@ -280,15 +280,18 @@ def test_parallel_normal_fill_is_deterministic_and_standard():
     assert not torch.equal(a, c)
 
 
-def test_add_upsampled_matches_interpolate():
+def test_upsampled_input_gemm_matches_conv_of_concatenation():
     torch.manual_seed(0)
-    y = torch.randn(2, 3, 8, 6, dtype=torch.float64, requires_grad=True)
-    yc = torch.randn(2, 3, 4, 3, dtype=torch.float64, requires_grad=True)
-    out = netmod._AddUpsampled.apply(y * 1.0, yc)
-    ref = y + F.interpolate(yc, scale_factor=2.0, mode="nearest")
+    x = torch.randn(2, 3, 8, 6, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(2, 4, 4, 3, dtype=torch.float64, requires_grad=True)
+    wx = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    wc = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    out = netmod._UpsampledInputGEMM.apply(x, wx, c, wc)
+    cat = torch.cat([x, F.interpolate(c, scale_factor=2.0, mode="nearest")], 1)
+    ref = F.conv2d(cat, torch.cat([wx, wc], 1)[:, :, None, None])
     torch.testing.assert_close(out, ref)
     g = torch.randn_like(ref)
-    ga = torch.autograd.grad(out, (y, yc), g)
-    gb = torch.autograd.grad(ref, (y, yc), g)
+    ga = torch.autograd.grad(out, (x, wx, c, wc), g)
+    gb = torch.autograd.grad(ref, (x, wx, c, wc), g)
     for u, v in zip(ga, gb):
         torch.testing.assert_close(u, v)
