@@ -6,7 +6,9 @@ Two parts:
    ``paper`` and ``fast`` configurations (and, unless ``--quick``, an
    ``authors`` configuration: the paper network executed the way the
    authors' code does it, i.e. with conv biases before BatchNorm, plain
-   ``nn.Conv2d`` everywhere and the full 512-channel input perturbation).
+   ``nn.Conv2d`` everywhere, the full 512-channel input perturbation and
+   PyTorch's per-tensor Adam; ``paper`` and ``fast`` use the inversion's
+   own optimiser, :func:`dippas.dip.inversion.build_optimizer`).
    One iteration = forward with the per-iteration perturbation of ``z`` +
    loss ``mean((I_phi (1 + gamma P) - I)^2)`` + backward + Adam (AMSGrad) step
    + clamp of ``gamma``. Each configuration runs in its own subprocess
@@ -123,6 +125,15 @@ def _build(cfg: dict, side: int, seed: int, torch):
     return net, z, gen
 
 
+def _optimizer(cfg: dict, params: list, torch):
+    """Adam (AMSGrad): the authors' per-tensor loop, or the inversion's own."""
+    if cfg.get("plain_conv", False):
+        return torch.optim.Adam(params, lr=cfg["lr"], amsgrad=True)
+    from dippas.dip.inversion import build_optimizer
+
+    return build_optimizer(params, cfg["lr"], True, "cpu")
+
+
 def _plain_conv(enabled: bool):
     from dippas.dip import network
 
@@ -142,7 +153,7 @@ def _time_worker(cfg: dict, side: int, iters: int, warmup: int, threads: int, qu
     target = torch.rand((1, 3, side, side), generator=gen)
     pattern = 0.5 * torch.randn((1, 1, side, side), generator=gen)
     gamma = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.Adam(list(net.parameters()) + [gamma], lr=cfg["lr"], amsgrad=True)
+    opt = _optimizer(cfg, list(net.parameters()) + [gamma], torch)
     walls, cpus = [], []
     for it in range(warmup + iters):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -278,7 +289,7 @@ def run_inversion(cfg: dict, image_u8: np.ndarray, pattern: np.ndarray, max_iter
     target = target.permute(2, 0, 1)[None].contiguous()
     p = torch.from_numpy(np.ascontiguousarray(pattern, dtype=np.float32))[None, None]
     gamma = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.Adam(list(net.parameters()) + [gamma], lr=cfg["lr"], amsgrad=True)
+    opt = _optimizer(cfg, list(net.parameters()) + [gamma], torch)
     low = min(levels) if levels else math.inf
     hist = {"psnr": [], "wall": [], "cpu": [], "gamma": [], "snap": []}
     t0, c0 = time.perf_counter(), time.process_time()

@@ -228,9 +228,11 @@ class _ProjectedNoiseGEMM(torch.autograd.Function):
         u.mul_(sigma)
         zf = z.reshape(n, c, h * w)
         y = z.new_empty((n, r, h * w))
-        for i in range(n):  # 2-D GEMMs: no batched-matmul copies
-            torch.mm(weight, zf[i], out=y[i])
-            y[i].addmm_(rqt, u[i])
+        # in z's dtype also under autocast (a custom function is not autocast)
+        with torch.autocast(z.device.type, enabled=False):
+            for i in range(n):  # 2-D GEMMs: no batched-matmul copies
+                torch.mm(weight, zf[i], out=y[i])
+                y[i].addmm_(rqt, u[i])
         ctx.save_for_backward(zf, u, q.to(z.dtype))
         ctx.sigma = float(sigma)
         ctx.generator = generator
