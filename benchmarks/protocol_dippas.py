@@ -109,3 +109,11 @@ def min_abs(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
 def blind(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
     """PRNU-blind DIPPAS (the photo's own residual injected; K unused)."""
     return _run(image, None, mode="blind")
+
+
+def noise_001(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default job with the ``fast`` preset's input noise at 0.01 instead of 0.03."""
+    from dippas.dip.presets import get_preset, register_preset
+
+    register_preset(get_preset("fast", z_noise_std=0.01), name="fast-noise-0.01")
+    return _run(image, fingerprint, preset="fast-noise-0.01")
