@@ -76,7 +76,7 @@ CONFIGS: dict[str, dict] = {
         "net": {"in_channels": 512, "widths": (16, 32, 64, 128, 256),
                 "skip_channels": (16, 32, 64, 128), "bias_before_bn": True,
                 "fused_input": False, "projected_noise": False},
-        "lr": 1e-3, "z_std": 0.1, "noise_std": 0.1, "plain_conv": True,
+        "lr": 1e-3, "z_std": 0.1, "noise_std": 0.1, "plain_conv": True, "torch_adam": True,
     },
     "fast": {
         "net": {"in_channels": 32, "widths": (8, 16, 32, 64, 128),
@@ -126,8 +126,8 @@ def _build(cfg: dict, side: int, seed: int, torch):
 
 
 def _optimizer(cfg: dict, params: list, torch):
-    """Adam (AMSGrad): the authors' per-tensor loop, or the inversion's own."""
-    if cfg.get("plain_conv", False):
+    """Adam (AMSGrad): PyTorch's per-tensor loop (``torch_adam``), or the inversion's own."""
+    if cfg.get("torch_adam", False):
         return torch.optim.Adam(params, lr=cfg["lr"], amsgrad=True)
     from dippas.dip.inversion import build_optimizer
 

@@ -70,5 +70,11 @@ def default_wait_policy(load: float | None = None) -> str:
 
 
 def set_default_wait_policy() -> str:
-    """Set ``OMP_WAIT_POLICY`` unless the user did; return the policy in force."""
-    return os.environ.setdefault("OMP_WAIT_POLICY", default_wait_policy())
+    """Set ``OMP_WAIT_POLICY`` unless the user did; return the policy in force.
+
+    The machine is only sampled when the variable is unset (a user's setting
+    costs no measurement at import).
+    """
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = default_wait_policy()
+    return os.environ["OMP_WAIT_POLICY"]

@@ -32,7 +32,7 @@ from ..errors import DippasInputError
 from ..metrics import psnr
 from ..residual import noise_residual
 from .assembler import Assembler
-from .geometry import BlockSize, is_whole
+from .geometry import DEFAULT_BLOCK_SIZE, DEFAULT_BLOCKS, BlockSize, is_whole
 from .zero_blend import blend_to_zero_ncc
 
 #: The PSNR the assembled output must reach, in dB (the paper's outputs are above 38 dB).
@@ -98,8 +98,8 @@ class AssembledStop:
     """
 
     target_psnr: float = DEFAULT_TARGET_PSNR
-    block_size: BlockSize = 64
-    blocks: int = 10
+    block_size: BlockSize = DEFAULT_BLOCK_SIZE
+    blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = None
     rule: str = "rank"
     check_every: int = DEFAULT_CHECK_EVERY
