@@ -71,9 +71,11 @@ def crops(size: int, count: int) -> list[tuple[str, np.ndarray]]:
 
 
 def _value(text: str):
-    """A setting's value: None, a number, a tuple of ints (``8/16/32``) or a word."""
+    """A setting's value: None, true/false, a number, a tuple of ints (``8/16/32``) or a word."""
     if text.lower() == "none":
         return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     if "/" in text:
         return tuple(int(v) for v in text.split("/"))
     for kind in (int, float):

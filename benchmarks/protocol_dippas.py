@@ -47,6 +47,8 @@ def _run_dir(image: np.ndarray, job) -> Path:
                  if k not in ("block_size", "blocks", "psnr_threshold", "rule", "zero_blend",
                               "device")}
     inversion["max_iter"] = None
+    if inversion.get("warm_start") is None:  # as before the field existed: runs are found again
+        inversion.pop("warm_start", None)
     key = hashlib.sha1(np.ascontiguousarray(image).tobytes() + repr(sorted(inversion.items())).encode())
     return _runs_root() / key.hexdigest()[:20]
 

@@ -218,6 +218,21 @@ def test_presets():
         paper.max_iter = 3
 
 
+def test_learning_rate_halves_every_half_life(image, fingerprint):
+    preset = TINY.with_overrides(max_iter=6, lr_half_life=2)
+    inv = Inversion(image, fingerprint, preset, device="cpu")
+    for _ in range(5):
+        inv.step()
+    # the step of iteration i (0-based) ran at lr * 2 ** (-i / 2)
+    assert inv.optimizer.param_groups[0]["lr"] == pytest.approx(TINY.lr * 2.0 ** (-4 / 2))
+    constant = Inversion(image, fingerprint, TINY.with_overrides(max_iter=6), device="cpu")
+    for _ in range(5):
+        constant.step()
+    assert constant.optimizer.param_groups[0]["lr"] == TINY.lr
+    with pytest.raises(DippasInputError, match="lr_half_life"):
+        TINY.with_overrides(lr_half_life=-1)
+
+
 # ------------------------------------------------------------------ runs on disk
 
 def test_save_threshold_respected(image, fingerprint, reference, tmp_path):

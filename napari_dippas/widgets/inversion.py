@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FileEdit,
@@ -168,6 +169,7 @@ class InversionWidget(Container):
                                         max=100.0, step=0.5, value=_job_target_psnr())
         self.stop_psnr = FloatSpinBox(label="stop PSNR (dB)", min=1.0, max=100.0, step=0.5)
         self.save_psnr = FloatSpinBox(label="save PSNR (dB)", min=1.0, max=100.0, step=0.5)
+        self.warm_start = CheckBox(text="warm start (packaged initial weights)", value=False)
         # -1: the seed is derived from the photo's pixels, like every other face
         self.seed = SpinBox(label="seed (-1: from the photo)", min=-1, max=2**31 - 1, value=-1)
         self.tile_size = SpinBox(label="tile side (pixels)", min=MIN_SIDE, max=8192, step=16,
@@ -184,8 +186,8 @@ class InversionWidget(Container):
         buttons.margins = (0, 0, 0, 0)
 
         self.extend([self.image, self.mode, self.fingerprint, self.preset, self.device,
-                     self.max_iter, self.target_psnr, self.stop_psnr, self.save_psnr, self.seed,
-                     self.tile_size,
+                     self.max_iter, self.target_psnr, self.stop_psnr, self.save_psnr,
+                     self.warm_start, self.seed, self.tile_size,
                      self.run_dir,
                      buttons, self.progress, self.status])
         self.curves = CurvesCanvas()
@@ -255,6 +257,8 @@ class InversionWidget(Container):
         self.max_iter.value = p.max_iter
         self.stop_psnr.value = p.stop_psnr
         self.save_psnr.value = p.save_psnr
+        self.warm_start.value = p.warm_start
+        self._update_buttons()
         self._show_thresholds()
 
     def _show_thresholds(self, *_) -> None:
@@ -285,6 +289,7 @@ class InversionWidget(Container):
         self.stop_psnr.value = preset.stop_psnr
         self.save_psnr.value = preset.save_psnr
         self.seed.value = preset.seed
+        self.warm_start.value = preset.warm_start
         self.tile_size.value = int(params.get("tile", self.tile_size.value))
         self._update_buttons()
 
@@ -303,7 +308,15 @@ class InversionWidget(Container):
         for w in (self.image, self.mode, self.preset, self.device, self.save_psnr, self.seed,
                   self.tile_size, self.run_dir):
             w.enabled = not running
+        self.warm_start.enabled = not running and self._has_warm_start()
         self.fingerprint.enabled = not running and self.mode.value == "aware"
+
+    def _has_warm_start(self) -> bool:
+        """Whether a warm start ships for the chosen preset's network."""
+        from dippas.dip.warm_start import warm_start_path
+
+        preset = self._presets.get(self.preset.value)
+        return preset is not None and warm_start_path(preset).is_file()
 
     def _target_dir(self) -> Path:
         """The folder for a new run; a fresh default when the proposed one got used."""
@@ -338,6 +351,7 @@ class InversionWidget(Container):
             job = DippasJob(mode=self.mode.value, preset=self.preset.value,
                             max_iter=self.max_iter.value, stop_psnr=self.stop_psnr.value,
                             save_psnr=self.save_psnr.value, target_psnr=self._target(),
+                            warm_start=bool(self.warm_start.value),
                             seed=None if self.seed.value < 0 else self.seed.value,
                             tile=int(self.tile_size.value), device=self.device.value)
             job.prepare(image, fingerprint)
@@ -365,8 +379,9 @@ class InversionWidget(Container):
             recorded = DippasJob.from_run(RunStore(run_dir).params)
             asked = recorded.replace(preset=self.preset.value, save_psnr=self.save_psnr.value,
                                      seed=self.seed.value if self.seed.value >= 0 else None,
+                                     warm_start=bool(self.warm_start.value),
                                      tile=int(self.tile_size.value))
-            changed = [k for k in ("preset", "save_psnr", "seed", "tile")
+            changed = [k for k in ("preset", "save_psnr", "seed", "warm_start", "tile")
                        if getattr(asked, k) != getattr(recorded, k)]
             if changed:
                 raise DippasInputError(f"{run_dir}: the run has {changed[0]} "

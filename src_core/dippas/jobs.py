@@ -166,9 +166,10 @@ class DippasJob(_JobDict):
         Inject the camera's fingerprint K, or the photo's own residual.
     preset : str
         Network and schedule, a name of :data:`dippas.dip.presets.PRESETS`.
-    max_iter, stop_psnr, save_psnr, lr : optional
-        Override the preset's iteration cap, stop PSNR (dB), save PSNR (dB)
-        and learning rate; ``None`` keeps the preset's.
+    max_iter, stop_psnr, save_psnr, lr, warm_start : optional
+        Override the preset's iteration cap, stop PSNR (dB), save PSNR (dB),
+        learning rate and initialisation (the packaged warm start of the
+        network, :mod:`dippas.dip.warm_start`); ``None`` keeps the preset's.
     seed : int or None
         Seed of the network initialisation, ``z`` and the noise; None (the
         default) derives it from the photo's pixels, so that no two photos
@@ -204,7 +205,8 @@ class DippasJob(_JobDict):
 
     method: ClassVar[str] = "dippas"
     #: Fields that define a run folder: a run made with other values is another run.
-    RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr", "tile")
+    RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr",
+                                               "warm_start", "tile")
     #: Fields whose None is a setting of its own (τ none, no target), not "the default".
     NONE_IS_A_VALUE: ClassVar[tuple[str, ...]] = ("psnr_threshold", "target_psnr")
 
@@ -214,6 +216,7 @@ class DippasJob(_JobDict):
     stop_psnr: float | None = None
     save_psnr: float | None = None
     lr: float | None = None
+    warm_start: bool | None = None
     seed: int | None = None
     tile: int = DEFAULT_TILE
     block_size: int | str = DEFAULT_BLOCK_SIZE
@@ -282,7 +285,7 @@ class DippasJob(_JobDict):
         """
         p = self.preset_parameters()
         resolved = {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
-                    "lr": p.lr, "tile": int(self.tile)}
+                    "lr": p.lr, "warm_start": p.warm_start, "tile": int(self.tile)}
         return {k: resolved[k] for k in self.RUN_IDENTITY}
 
     def prepare(self, image: np.ndarray, fingerprint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -410,7 +413,10 @@ class DippasJob(_JobDict):
         if name not in PRESETS and isinstance(params.get("preset_parameters"), dict):
             # a custom preset (plugin, API): the run records every field of it
             register_preset(Preset.from_dict(params["preset_parameters"]), name)
-        recorded = {k: params[k] for k in cls.RUN_IDENTITY if params.get(k) is not None}
+        from .dip.store import IDENTITY_ABSENT_MEANS
+
+        stored = {k: params.get(k, IDENTITY_ABSENT_MEANS.get(k)) for k in cls.RUN_IDENTITY}
+        recorded = {k: v for k, v in stored.items() if v is not None}
         recorded.update({k: params[k] for k in ("max_iter", "stop_psnr") if params.get(k) is not None})
         return cls(**recorded).replace(**changes)
 

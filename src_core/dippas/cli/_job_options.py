@@ -36,7 +36,8 @@ def _db_or_none(text: str) -> float | str:
 
 
 def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> None:
-    """--preset, --max-iter, --target-psnr, --stop-psnr, --save-psnr, --lr, --seed, --tile, --device."""
+    """--preset, --max-iter, --target-psnr, --stop-psnr, --save-psnr, --lr, --warm-start, --seed,
+    --tile, --device."""
     from ..dip.device import DEVICE_CHOICES
     from ..dip.presets import PRESETS
     from ._common import non_negative_int, positive_float, positive_int
@@ -56,6 +57,10 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
                    help=f"store every output whose PSNR is at least DB (default {p.save_psnr:g})")
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"Adam learning rate (default: the preset's, {p.lr:g})")
+    g.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="start the network from the packaged meta-learned weights of its shape "
+                   "(docs/inversion.md) instead of a random initialisation (default: the "
+                   f"preset's, {'on' if p.warm_start else 'off'})")
     g.add_argument("--seed", type=non_negative_int, default=None, metavar="N",
                    help="random seed (default: derived from the photo's pixels, so photos share "
                    "no starting point)")
@@ -119,7 +124,7 @@ def _given(args: argparse.Namespace, names) -> dict:
 
 
 #: The DippasJob fields that have a command-line option of the same name.
-DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "seed", "tile",
+DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "warm_start", "seed", "tile",
                         "device", "block_size", "blocks", "psnr_threshold", "target_psnr",
                         "zero_blend", "rule")
 

@@ -59,7 +59,10 @@ from .tiling import TileGeometry, padded
 
 #: Network-defining preset fields a checkpoint must agree with.
 _NETWORK_FIELDS = ("z_channels", "z_std", "z_noise_std", "widths", "skip_channels",
-                   "alpha", "negative_slope", "upsample", "seed", "lr", "amsgrad")
+                   "alpha", "negative_slope", "upsample", "seed", "lr", "lr_half_life", "amsgrad", "warm_start")
+
+#: Values of network fields added later, for checkpoints written before them.
+_ABSENT_MEANS = {"warm_start": False, "lr_half_life": 0}
 
 #: Stop reason of an inversion ended because its assembly was good enough
 #: (:mod:`dippas.assembly.stop_rule`).
@@ -270,6 +273,10 @@ class Inversion:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.preset.seed)
             net = factory(self.preset)
+        if self.preset.warm_start:
+            from .warm_start import load_warm_start
+
+            net.load_state_dict(load_warm_start(self.preset))
         net = net.to(self.device, memory_format=self._memory_format)
         net.train()
         return net
@@ -351,7 +358,7 @@ class Inversion:
         saved = state["preset"]
         mine = self.preset.to_dict()
         for key in _NETWORK_FIELDS:
-            if saved.get(key) != mine[key]:
+            if saved.get(key, _ABSENT_MEANS.get(key)) != mine[key]:
                 raise DippasInputError(
                     f"checkpoint was made with {key}={saved.get(key)!r}, not {mine[key]!r}"
                 )
@@ -403,6 +410,10 @@ class Inversion:
         import torch
 
         t0 = time.perf_counter()
+        if self.preset.lr_half_life:
+            lr = self.preset.lr * 2.0 ** (-self.iteration / self.preset.lr_half_life)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
         with deterministic_algorithms(self.deterministic):
             self.optimizer.zero_grad(set_to_none=True)
             out, loss, mse = self._forward_loss()

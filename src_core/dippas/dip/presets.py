@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ..errors import DippasInputError
 
 #: Parameters a user may override on the command line or in the API.
-OVERRIDABLE = ("max_iter", "stop_psnr", "save_psnr", "seed", "lr")
+OVERRIDABLE = ("max_iter", "stop_psnr", "save_psnr", "seed", "lr", "warm_start")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ class Preset:
         Upsampling mode of the decoder (``'nearest'`` in the paper).
     lr : float
         Adam learning rate (for the network weights and gamma).
+    lr_half_life : int
+        The learning rate halves every this many iterations,
+        ``lr * 2 ** (-iteration / lr_half_life)``; 0 keeps it constant (the
+        paper).
     amsgrad : bool
         Use the AMSGrad variant of Adam, as the authors' code does.
     stop_psnr : float
@@ -67,6 +71,10 @@ class Preset:
         the residuals of the cell statistics.
     cell : int
         Side of the cells of the cell statistics, in pixels.
+    warm_start : bool
+        Start the network from the packaged meta-learned weights of its
+        shape (:mod:`dippas.dip.warm_start`) instead of a seeded random
+        initialisation; ``z`` and the input noise still follow ``seed``.
     description : str
         One line for ``--help`` and the plugin.
     """
@@ -81,6 +89,7 @@ class Preset:
     negative_slope: float = 0.2
     upsample: str = "nearest"
     lr: float = 1e-3
+    lr_half_life: int = 0
     amsgrad: bool = True
     stop_psnr: float = 39.0
     max_iter: int = 10_000
@@ -88,6 +97,7 @@ class Preset:
     seed: int = 0
     sigma: float = 3.0
     cell: int = 16
+    warm_start: bool = False
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -151,8 +161,12 @@ def _validate(p: Preset) -> None:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise DippasInputError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(p.lr_half_life, int) or isinstance(p.lr_half_life, bool) or p.lr_half_life < 0:
+        raise DippasInputError(f"lr_half_life must be a non-negative integer, got {p.lr_half_life!r}")
     if not isinstance(p.seed, int) or isinstance(p.seed, bool) or p.seed < 0:
         raise DippasInputError(f"seed must be a non-negative integer, got {p.seed!r}")
+    if not isinstance(p.warm_start, bool):
+        raise DippasInputError(f"warm_start must be true or false, got {p.warm_start!r}")
     if len(p.widths) < 1 or any(int(w) < 1 for w in p.widths):
         raise DippasInputError(f"widths must be positive integers, got {p.widths!r}")
     if len(p.skip_channels) != len(p.widths) - 1 or any(int(s) < 1 for s in p.skip_channels):
@@ -160,6 +174,10 @@ def _validate(p: Preset) -> None:
             f"skip_channels needs {len(p.widths) - 1} positive values for "
             f"{len(p.widths)} widths, got {p.skip_channels!r}"
         )
+    if p.warm_start:
+        from .warm_start import check_warm_start
+
+        check_warm_start(p)
 
 
 #: The paper's setting (paper §4, docs/inversion.md): five scales of 16-256

@@ -55,6 +55,9 @@ _INT_COLUMNS = {"index", "iteration"}
 #: Format version written to ``params.json``.
 FORMAT_VERSION = 1
 
+#: Values of run-identity fields added after format 1, for runs written before them.
+IDENTITY_ABSENT_MEANS = {"warm_start": False}
+
 
 # ------------------------------------------------------------------ small helpers
 
@@ -425,8 +428,8 @@ class RunStore:
         fingerprint : ndarray or None
             K for an aware run, None for a blind one.
         identity : dict
-            ``mode``, ``preset``, ``seed``, ``save_psnr``, ``lr``, ``tile``
-            (:meth:`dippas.jobs.DippasJob.run_identity`).
+            ``mode``, ``preset``, ``seed``, ``save_psnr``, ``lr``, ``warm_start``,
+            ``tile`` (:meth:`dippas.jobs.DippasJob.run_identity`).
 
         Raises
         ------
@@ -445,8 +448,9 @@ class RunStore:
             raise DippasInputError(f"{self.path}: was made with another fingerprint; "
                                    "choose another run folder")
         for key, value in identity.items():
-            if key != "mode" and self.params.get(key) != value:
-                raise DippasInputError(f"{self.path}: the run has {key} {self.params.get(key)}, "
+            stored_value = self.params.get(key, IDENTITY_ABSENT_MEANS.get(key))
+            if key != "mode" and stored_value != value:
+                raise DippasInputError(f"{self.path}: the run has {key} {stored_value}, "
                                        f"not {value}; it cannot change on resume")
 
     def __repr__(self) -> str:
