@@ -54,7 +54,7 @@ from .assembly.geometry import (
 from .assembly.stop_rule import DEFAULT_TARGET_PSNR, AssembledStop
 from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
-from .dip.tiling import DEFAULT_TILE
+from .dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, check_overlap
 from .errors import DippasInputError
 from .inpainting.profiles import DEFAULT_PROFILE
 from .progress import CancelToken
@@ -175,6 +175,11 @@ class DippasJob(_JobDict):
         share a starting point while one photo always gets the same output.
     tile : int
         Tile side for images larger than it.
+    tile_overlap : int
+        Pixels shared by neighbouring tiles, ``0 <= tile_overlap < tile / 2``;
+        the assembly blends them with a linear ramp over the overlap, so no
+        seam shows (:func:`dippas.assembly.stitch`). No effect on an image that
+        fits in one tile.
     block_size : int or 'whole'
         Assembly block side B in pixels, a multiple of the cell (16).
     blocks : int
@@ -204,7 +209,8 @@ class DippasJob(_JobDict):
 
     method: ClassVar[str] = "dippas"
     #: Fields that define a run folder: a run made with other values is another run.
-    RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr", "tile")
+    RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr", "tile",
+                                               "tile_overlap")
     #: Fields whose None is a setting of its own (τ none, no target), not "the default".
     NONE_IS_A_VALUE: ClassVar[tuple[str, ...]] = ("psnr_threshold", "target_psnr")
 
@@ -216,6 +222,7 @@ class DippasJob(_JobDict):
     lr: float | None = None
     seed: int | None = None
     tile: int = DEFAULT_TILE
+    tile_overlap: int = DEFAULT_TILE_OVERLAP
     block_size: int | str = DEFAULT_BLOCK_SIZE
     blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
@@ -235,6 +242,7 @@ class DippasJob(_JobDict):
         if self.seed is not None:
             object.__setattr__(self, "seed", int(self.seed))
         _positive_int("tile", self.tile)
+        object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
         _positive_float("target_psnr", self.target_psnr, optional=True)
@@ -282,7 +290,7 @@ class DippasJob(_JobDict):
         """
         p = self.preset_parameters()
         resolved = {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
-                    "lr": p.lr, "tile": int(self.tile)}
+                    "lr": p.lr, "tile": int(self.tile), "tile_overlap": int(self.tile_overlap)}
         return {k: resolved[k] for k in self.RUN_IDENTITY}
 
     def prepare(self, image: np.ndarray, fingerprint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -403,9 +411,15 @@ class DippasJob(_JobDict):
 
     @classmethod
     def from_run(cls, params: Mapping[str, Any], **changes) -> DippasJob:
-        """The job recorded in a run's ``params.json``, with ``changes`` applied."""
-        from .dip.presets import PRESETS, Preset, register_preset
+        """The job recorded in a run's ``params.json``, with ``changes`` applied.
 
+        A key the run predates takes the value such runs had
+        (:data:`dippas.dip.store.LEGACY_PARAMS`: no tile overlap).
+        """
+        from .dip.presets import PRESETS, Preset, register_preset
+        from .dip.store import LEGACY_PARAMS
+
+        params = {**LEGACY_PARAMS, **params}
         name = params.get("preset")
         if name not in PRESETS and isinstance(params.get("preset_parameters"), dict):
             # a custom preset (plugin, API): the run records every field of it

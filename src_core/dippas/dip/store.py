@@ -55,6 +55,10 @@ _INT_COLUMNS = {"index", "iteration"}
 #: Format version written to ``params.json``.
 FORMAT_VERSION = 1
 
+#: ``params.json`` keys added after format version 1 was first written, with the
+#: value a run folder written before them holds (its tiles did not overlap).
+LEGACY_PARAMS = {"tile_overlap": 0}
+
 
 # ------------------------------------------------------------------ small helpers
 
@@ -406,8 +410,13 @@ class RunStore:
         self.path = Path(path)
         if not is_run_folder(self.path):
             raise DippasInputError(f"{self.path}: not a DIPPAS run folder (no {PARAMS})")
-        self.params = read_json(self.path / PARAMS)
+        self.params = {**LEGACY_PARAMS, **read_json(self.path / PARAMS)}
         self.tiles = _checked_tiles(self.path, self.params)
+
+    @property
+    def tile_overlap(self) -> int:
+        """Pixels shared by neighbouring tiles (0 for a run made before overlaps existed)."""
+        return int(self.params["tile_overlap"])
 
     def write_params(self, params: dict) -> None:
         """Replace ``params.json`` (atomically) and keep the new values."""
@@ -425,8 +434,8 @@ class RunStore:
         fingerprint : ndarray or None
             K for an aware run, None for a blind one.
         identity : dict
-            ``mode``, ``preset``, ``seed``, ``save_psnr``, ``lr``, ``tile``
-            (:meth:`dippas.jobs.DippasJob.run_identity`).
+            ``mode``, ``preset``, ``seed``, ``save_psnr``, ``lr``, ``tile``,
+            ``tile_overlap`` (:meth:`dippas.jobs.DippasJob.run_identity`).
 
         Raises
         ------
