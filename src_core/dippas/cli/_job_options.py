@@ -124,8 +124,8 @@ def _given(args: argparse.Namespace, names) -> dict:
 
 #: The DippasJob fields that have a command-line option of the same name.
 DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "seed", "tile",
-                        "tile_overlap", "device", "block_size", "blocks", "psnr_threshold", "target_psnr",
-                        "zero_blend", "rule")
+                        "tile_overlap", "device", "block_size", "blocks", "psnr_threshold",
+                        "target_psnr", "zero_blend", "rule")
 
 
 def dippas_options(args: argparse.Namespace) -> dict:
