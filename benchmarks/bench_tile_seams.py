@@ -102,10 +102,8 @@ def step_statistics(diff: np.ndarray, tiles, overlap: int, block: int) -> dict[s
         steps = np.abs(np.diff(diff, axis=axis))
         b, i = edge_masks(tiles, length, axis, overlap)
         on_grid = (np.arange(length - 1) + 1) % block == 0
-        pick = (lambda m: steps[m]) if axis == 0 else (lambda m: steps[:, m])
-        border.append(pick(b).ravel())
-        interior.append(pick(i).ravel())
-        blocks.append(pick(i & on_grid).ravel())
+        for out, mask in ((border, b), (interior, i), (blocks, i & on_grid)):
+            out.append((steps[mask] if axis == 0 else steps[:, mask]).ravel())
     border, interior, blocks = (np.concatenate(v) for v in (border, interior, blocks))
     return {"border_max": float(border.max()), "border_mean": float(border.mean()),
             "interior_max": float(interior.max()),
@@ -159,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="store snapshots from this PSNR (default: the preset's)")
     args = p.parse_args(argv)
     import torch
-
     from dippas.dip.tiling import tile_grid
 
     image, k = crop_and_fingerprint(args.photo, args.size)
