@@ -47,8 +47,11 @@ def _run_dir(image: np.ndarray, job) -> Path:
                  if k not in ("block_size", "blocks", "psnr_threshold", "rule", "zero_blend",
                               "device")}
     inversion["max_iter"] = None
-    if inversion.get("warm_start") is None:  # as before the field existed: runs are found again
+    # fields added later, at the value runs had before them, stay out: old runs are found again
+    if inversion.get("warm_start") is None:
         inversion.pop("warm_start", None)
+    if job.for_image(image).tile_overlap == 0:  # a crop of one tile: nothing overlaps
+        inversion.pop("tile_overlap", None)
     key = hashlib.sha1(np.ascontiguousarray(image).tobytes() + repr(sorted(inversion.items())).encode())
     return _runs_root() / key.hexdigest()[:20]
 

@@ -454,6 +454,74 @@ def test_stitch_round_trip_and_overlap():
         stitch(tiles + [(40, 60, other)], img.shape)  # outside the image
 
 
+def _grid_tiles(image, tile, overlap):
+    from dippas.dip.tiling import tile_grid
+
+    grid = tile_grid(image.shape[0], image.shape[1], tile, 16, overlap)
+    return grid, [(g.y0, g.x0, image[g.slices]) for g in grid]
+
+
+@pytest.mark.parametrize("shape, tile, overlap", [
+    ((448, 448), 256, 32), ((300, 700), 128, 40), ((100, 90), 64, 31), ((1000, 600), 256, 1)])
+def test_feather_weights_of_a_grid_sum_to_one_and_are_one_off_the_overlaps(shape, tile, overlap):
+    from dippas.assembly.stitching import tile_weights
+
+    grid, _ = _grid_tiles(np.zeros(shape, np.uint8), tile, overlap)
+    total = np.zeros(shape)
+    cover = np.zeros(shape, int)
+    for g in grid:
+        total[g.slices] += tile_weights(g.y0, g.x0, g.h, g.w, shape, overlap)
+        cover[g.slices] += 1
+    np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-12)  # before any normalisation
+    assert (total[cover == 1] == 1.0).all()
+    assert (cover > 1).any()
+
+
+def test_stitching_overlapping_tiles_keeps_constants_and_single_cover_pixels_exact():
+    rng = np.random.default_rng(12)
+    for value in (0, 1, 128, 254, 255):
+        const = np.full((448, 448, 3), value, np.uint8)
+        np.testing.assert_array_equal(stitch(_grid_tiles(const, 256, 32)[1], const.shape, 32), const)
+    img = rng.integers(0, 256, (300, 700, 3), dtype=np.uint8)
+    grid, tiles = _grid_tiles(img, 128, 40)
+    np.testing.assert_array_equal(stitch(tiles, img.shape, 40), img)  # tiles agree: the image
+    noisy = [(y0, x0, rng.integers(0, 256, t.shape, dtype=np.uint8)) for y0, x0, t in tiles]
+    out = stitch(noisy, img.shape, 40)
+    cover = np.zeros(img.shape[:2], int)
+    for g in grid:
+        cover[g.slices] += 1
+    for (y0, x0, t), g in zip(noisy, grid):
+        own = cover[g.slices] == 1
+        np.testing.assert_array_equal(out[g.slices][own], t[own])
+    gray = stitch([(y0, x0, t[..., 0]) for y0, x0, t in noisy], img.shape[:2], 40)
+    np.testing.assert_array_equal(gray, out[..., 0])
+
+
+@pytest.mark.parametrize("offset, overlap", [(64, 32), (200, 32), (-90, 48), (7, 8)])
+def test_a_constant_offset_between_two_tiles_is_spread_over_the_ramp(offset, overlap):
+    tile, base = 120, (20 if offset > 0 else 235)
+    left = np.full((40, tile), base, np.uint8)
+    right = np.full((40, tile), base + offset, np.uint8)
+    x1 = tile - overlap  # the two tiles share `overlap` columns
+    shape = (40, x1 + tile)
+    out = stitch([(0, 0, left), (0, x1, right)], shape, overlap).astype(int)
+    steps = np.abs(np.diff(out, axis=1))
+    # rounding once to uint8 adds less than one grey level to a step of offset / overlap
+    assert steps.max() <= abs(offset) / overlap + 1
+    if offset % overlap == 0:
+        assert steps.max() == abs(offset) // overlap
+    np.testing.assert_array_equal(out[:, :x1], base)
+    np.testing.assert_array_equal(out[:, tile:], base + offset)
+    plain = stitch([(0, 0, left), (0, x1, right)], shape).astype(int)  # no feather: a seam
+    assert np.abs(np.diff(plain, axis=1)).max() >= abs(offset) // 2 > abs(offset) / overlap + 1
+
+
+def test_stitch_refuses_a_negative_overlap():
+    img = np.zeros((40, 40), np.uint8)
+    with pytest.raises(DippasInputError, match="non-negative"):
+        stitch([(0, 0, img)], img.shape, -1)
+
+
 def test_assemble_tiles_equals_per_tile_assembly():
     full_snaps, _, psnr = random_run(8, 5, 48, 60, 3, 4)
     rng = np.random.default_rng(8)

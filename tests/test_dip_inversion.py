@@ -431,6 +431,31 @@ def test_tiled_run_geometry_and_stores(image, fingerprint, tmp_path):
     np.testing.assert_array_equal(store.input, big)
 
 
+def test_overlapping_tiles_are_inverted_and_blended(tmp_path):
+    from skimage import data
+
+    from dippas.assembly import RunAssembler, stitch
+
+    big = np.ascontiguousarray(data.astronaut()[60:140, 150:222])  # 80 x 72
+    k = np.random.default_rng(3).normal(size=big.shape[:2]).astype(np.float32)
+    summary = DippasRun.create(tmp_path / "run", big, k, preset=TINY, tile=48, tile_overlap=12,
+                               device="cpu", max_iter=6, save_psnr=1.0).run()
+    store = RunStore(tmp_path / "run")
+    assert summary.complete and store.tile_overlap == store.params["tile_overlap"] == 12
+    assert [(t.geometry.y0, t.geometry.h) for t in store] == [(0, 48), (36, 44)]
+    for t in store:  # each tile is inverted on its own pixels, overlap included
+        assert t.snapshots.shape == (6, t.geometry.h, t.geometry.w, 3)
+    asm = RunAssembler(tmp_path / "run")
+    out = asm.assemble(16, 2, None)
+    tiles = [(g.y0, g.x0, r.image) for g, r in zip(store.tiles, out.tiles)]
+    np.testing.assert_array_equal(out.image, stitch(tiles, big.shape, 12))
+    assert not np.array_equal(out.image, stitch(tiles, big.shape))  # the feather is used
+    with pytest.raises(DippasInputError, match="at most 23 pixels"):
+        DippasRun.create(tmp_path / "bad", big, k, preset=TINY, tile=48, tile_overlap=24,
+                         device="cpu")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_create_refuses_bad_input_and_writes_nothing(image, fingerprint, tmp_path):
     target = tmp_path / "run"
     bad_k = fingerprint.copy()

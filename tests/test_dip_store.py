@@ -384,3 +384,50 @@ def test_tile_grid_examples():
         tile_grid(20, 100)
     with pytest.raises(DippasInputError):
         tile_grid(100, 100, tile=16)
+
+
+@settings(max_examples=80, deadline=None)
+@given(h=st.integers(32, 3000), w=st.integers(32, 3000), tile=st.sampled_from([64, 128, 256, 512]),
+       fraction=st.floats(0.0, 0.49))
+def test_overlapping_tiles_cover_the_image_and_neighbours_share_the_overlap(h, w, tile, fraction):
+    overlap = min(int(fraction * tile), (tile - 1) // 2)
+    tiles = tile_grid(h, w, tile, 16, overlap)
+    cover = np.zeros((h, w), np.int32)
+    by_name = {t.name: t for t in tiles}
+    for t in tiles:
+        cover[t.slices] += 1
+        assert t.h >= min(h, min_tile_side(tile)) and t.w >= min(w, min_tile_side(tile))
+        assert t.h < tile + min_tile_side(tile) and t.w < tile + min_tile_side(tile)
+        assert t.padded_h % 16 == 0 and 0 <= t.padded_h - t.h < 16
+        right, below = by_name.get(f"{t.ty}_{t.tx + 1}"), by_name.get(f"{t.ty + 1}_{t.tx}")
+        if right is not None:  # shares exactly `overlap` columns with its right neighbour
+            assert (right.y0, right.h) == (t.y0, t.h) and t.x0 + t.w - right.x0 == overlap
+        if below is not None:
+            assert (below.x0, below.w) == (t.x0, t.w) and t.y0 + t.h - below.y0 == overlap
+    assert cover.min() >= 1 and cover.max() <= 4  # only corners are shared by four tiles
+    rows = max(t.ty for t in tiles) + 1
+    cols = max(t.tx for t in tiles) + 1
+    assert len(tiles) == rows * cols == len(by_name)
+    assert (cover > 1).any() == (overlap > 0 and len(tiles) > 1)
+
+
+@pytest.mark.parametrize("overlap", [0, 1, 32, 255])
+def test_an_image_that_fits_in_one_tile_is_one_tile_whatever_the_overlap(overlap):
+    for h, w in ((256, 256), (512, 512), (300, 512), (512, 40)):
+        (only,) = tile_grid(h, w, 512, 16, overlap)
+        assert (only.y0, only.x0, only.h, only.w) == (0, 0, h, w)
+        assert only == tile_grid(h, w, 512, 16)[0]
+
+
+def test_overlapping_grid_examples_and_refusals():
+    assert axis_splits(1200, 512, 32) == [(0, 512), (480, 512), (960, 240)]
+    # a last tile adding 48 pixels of its own (< 128) is merged into the one before
+    assert axis_splits(1040, 512, 32) == [(0, 512), (480, 560)]
+    assert [(t.y0, t.x0, t.h, t.w) for t in tile_grid(448, 448, 256, 16, 32)] == [
+        (0, 0, 256, 256), (0, 224, 256, 224), (224, 0, 224, 256), (224, 224, 224, 224)]
+    # the Dresden 3008x2000 photo keeps its 24 tiles with the default overlap
+    assert len(tile_grid(2000, 3008, 512, 16, 32)) == len(tile_grid(2000, 3008, 512, 16)) == 24
+    for bad, message in ((256, "at most 255"), (-1, "non-negative"), (2.5, "non-negative"),
+                         (True, "non-negative")):
+        with pytest.raises(DippasInputError, match=message):
+            tile_grid(1000, 1000, 512, 16, bad)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dippas.cli import build_parser, main
+from dippas.dip.store import RunStore
 from dippas.errors import DippasInputError
 from dippas.io import save_image
 from dippas.jobs import DippasJob, InpaintingJob, check_mode, job_from_dict
@@ -39,6 +40,9 @@ def test_defaults_and_round_trip():
     ({"psnr_threshold": float("nan")}, "psnr_threshold"),
     ({"max_iter": -3}, "max_iter"),
     ({"seed": -1}, "seed"),
+    ({"tile_overlap": -1}, "tile overlap must be a non-negative integer"),
+    ({"tile_overlap": 256}, "less than half the tile side 512"),
+    ({"tile": 48}, "at most 23 pixels"),  # the default overlap does not fit a 48-pixel tile
 ])
 def test_dippas_job_refuses_bad_values(bad, match):
     with pytest.raises(DippasInputError, match=match):
@@ -172,6 +176,60 @@ def test_a_run_of_another_photo_fingerprint_or_job_is_refused(photos, tmp_path, 
     (run / "params.json").write_text(json.dumps(params))
     assert _anonymize(a, "-o", tmp_path / "old.png", "--blind", "--run", run) == 0
     assert _anonymize(a, "-o", tmp_path / "g.png", "--blind", "--warm-start", "--run", run) == 2
+
+
+def test_a_run_with_another_tile_overlap_is_refused(photos, tmp_path, capsys):
+    from dippas.io import load_image
+
+    one = load_image(photos[0])
+    a = save_image(tmp_path / "wide.png", np.concatenate([one] * 4, axis=1)[:, :160])
+    run = tmp_path / "run"
+    # 48x160 in tiles of 80 with the default overlap: three tiles that overlap
+    assert _anonymize(a, "-o", tmp_path / "a.png", "--blind", "--run", run, "--tile", "80") == 0
+    assert RunStore(run).tile_overlap == DippasJob().tile_overlap and len(RunStore(run)) == 3
+    capsys.readouterr()
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    assert _anonymize(a, "-o", tmp_path / "b.png", "--blind", "--run", run, "--tile", "80",
+                      "--tile-overlap", "8") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"tile_overlap {DippasJob().tile_overlap}, not 8" in err, err
+    assert main(["invert", str(a), "--blind", "--run", str(run), "--resume", "--tile-overlap", "0",
+                 "--device", "cpu"]) == 2
+    assert "cannot change on resume" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+    # an overlap that does not fit the tile is refused before any work, in one line
+    assert _anonymize(a, "-o", tmp_path / "c.png", "--blind", "--run", tmp_path / "new",
+                      "--tile", "64", "--tile-overlap", "32") == 2
+    assert "at most 31 pixels" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_run_made_before_tile_overlaps_opens_as_overlap_0(photos, tmp_path, capsys):
+    import json
+
+    from dippas.dip.store import LEGACY_PARAMS
+
+    a, _, _ = photos
+    run = tmp_path / "run"
+    assert _anonymize(a, "-o", tmp_path / "a.png", "--blind", "--run", run, "--tile-overlap", "0") == 0
+    params = json.loads((run / "params.json").read_text())
+    del params["tile_overlap"]  # as written before the field existed
+    (run / "params.json").write_text(json.dumps(params))
+    assert LEGACY_PARAMS["tile_overlap"] == 0
+    assert RunStore(run).tile_overlap == 0
+    assert DippasJob.from_run(params).tile_overlap == 0
+    capsys.readouterr()
+    assert main(["assemble", str(run), "-o", str(tmp_path / "b.png"), "-B", "16"]) == 0
+    assert main(["invert", str(a), "--blind", "--run", str(run), "--resume", "--max-iter", "3",
+                 "--save-psnr", "1", "--device", "cpu"]) == 0
+    assert RunStore(run).tile(0, 0).n_snapshots == 3
+    assert _anonymize(a, "-o", tmp_path / "c.png", "--blind", "--run", run, "--tile-overlap", "0") == 0
+    capsys.readouterr()
+    # a photo of one tile has no overlap whatever the option: the default job continues it too
+    assert _anonymize(a, "-o", tmp_path / "d.png", "--blind", "--run", run) == 0
+    assert DippasJob(tile_overlap=16).for_image(np.zeros((48, 48, 3), np.uint8)).tile_overlap == 0
+    assert DippasJob(tile=32, tile_overlap=8).for_image(np.zeros((48, 96, 3), np.uint8)).tile_overlap == 8
 
 
 def test_bad_block_size_is_refused_before_any_work(photos, tmp_path, capsys):

@@ -436,6 +436,7 @@ def test_tiled_run_in_the_inversion_and_assembler_widgets(viewer, qtbot, tmp_pat
     viewer.add_image(np.ascontiguousarray(k[16:64]), name="K")
     w = _inversion(viewer, tmp_path, max_iter=10)
     w.tile_size.value = SIZE
+    w.tile_overlap.value = 0  # the default overlap does not fit a 48-pixel tile
     w.run()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     assert w.summary.complete and w.summary.n_tiles == 2
@@ -537,3 +538,20 @@ def test_resume_refuses_a_changed_seed_like_the_cli(photo_viewer, qtbot, tmp_pat
     w.resume()
     assert "cannot change on resume" in _last_notification()
     assert not w.running
+
+
+def test_the_tile_overlap_is_the_jobs_and_cannot_change_on_resume(photo_viewer, qtbot, tmp_path,
+                                                                 finished_run):
+    from dippas.jobs import DippasJob
+
+    w = _inversion(photo_viewer, tmp_path, max_iter=3)
+    assert w.tile_overlap.value == DippasJob().tile_overlap
+    w.tile_overlap.value = 8
+    w.run()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert RunStore(tmp_path / "run").tile_overlap == 8
+    w.tile_overlap.value = 4
+    w.resume()
+    assert "tile_overlap 8" in _last_notification() and not w.running
+    w.run_dir.value = finished_run  # a run made with tiles that do not overlap loads its 0
+    assert w.tile_overlap.value == 0

@@ -142,7 +142,7 @@ class InversionWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         from dippas.dip import PRESETS
         from dippas.dip.device import available_devices
-        from dippas.dip.tiling import DEFAULT_TILE, MIN_SIDE
+        from dippas.dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, MIN_SIDE
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
@@ -174,6 +174,9 @@ class InversionWidget(Container):
         self.seed = SpinBox(label="seed (-1: from the photo)", min=-1, max=2**31 - 1, value=-1)
         self.tile_size = SpinBox(label="tile side (pixels)", min=MIN_SIDE, max=8192, step=16,
                                  value=DEFAULT_TILE)
+        # less than half the tile side, checked by the job
+        self.tile_overlap = SpinBox(label="tile overlap (pixels)", min=0, max=4095, step=8,
+                                    value=DEFAULT_TILE_OVERLAP)
         self.run_dir = FileEdit(mode="d", label="run folder", value=self._auto_dir)
         self.run_btn = PushButton(text="Run")
         self.pause_btn = PushButton(text="Pause", enabled=False)
@@ -187,7 +190,7 @@ class InversionWidget(Container):
 
         self.extend([self.image, self.mode, self.fingerprint, self.preset, self.device,
                      self.max_iter, self.target_psnr, self.stop_psnr, self.save_psnr,
-                     self.warm_start, self.seed, self.tile_size,
+                     self.warm_start, self.seed, self.tile_size, self.tile_overlap,
                      self.run_dir,
                      buttons, self.progress, self.status])
         self.curves = CurvesCanvas()
@@ -291,6 +294,7 @@ class InversionWidget(Container):
         self.seed.value = preset.seed
         self.warm_start.value = preset.warm_start
         self.tile_size.value = int(params.get("tile", self.tile_size.value))
+        self.tile_overlap.value = int(params["tile_overlap"])
         self._update_buttons()
 
     # ------------------------------------------------------------------ state
@@ -306,7 +310,7 @@ class InversionWidget(Container):
         self.stop_btn.enabled = running
         self.resume_btn.enabled = not running and _is_run(Path(str(self.run_dir.value)))
         for w in (self.image, self.mode, self.preset, self.device, self.save_psnr, self.seed,
-                  self.tile_size, self.run_dir):
+                  self.tile_size, self.tile_overlap, self.run_dir):
             w.enabled = not running
         self.warm_start.enabled = not running and self._has_warm_start()
         self.fingerprint.enabled = not running and self.mode.value == "aware"
@@ -353,7 +357,8 @@ class InversionWidget(Container):
                             save_psnr=self.save_psnr.value, target_psnr=self._target(),
                             warm_start=bool(self.warm_start.value),
                             seed=None if self.seed.value < 0 else self.seed.value,
-                            tile=int(self.tile_size.value), device=self.device.value)
+                            tile=int(self.tile_size.value),
+                            tile_overlap=int(self.tile_overlap.value), device=self.device.value)
             job.prepare(image, fingerprint)
             run_dir = self._target_dir()
         except Exception as exc:
@@ -380,8 +385,9 @@ class InversionWidget(Container):
             asked = recorded.replace(preset=self.preset.value, save_psnr=self.save_psnr.value,
                                      seed=self.seed.value if self.seed.value >= 0 else None,
                                      warm_start=bool(self.warm_start.value),
-                                     tile=int(self.tile_size.value))
-            changed = [k for k in ("preset", "save_psnr", "seed", "warm_start", "tile")
+                                     tile=int(self.tile_size.value),
+                                     tile_overlap=int(self.tile_overlap.value))
+            changed = [k for k in ("preset", "save_psnr", "seed", "warm_start", "tile", "tile_overlap")
                        if getattr(asked, k) != getattr(recorded, k)]
             if changed:
                 raise DippasInputError(f"{run_dir}: the run has {changed[0]} "

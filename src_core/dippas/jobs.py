@@ -54,7 +54,7 @@ from .assembly.geometry import (
 from .assembly.stop_rule import DEFAULT_TARGET_PSNR, AssembledStop
 from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
-from .dip.tiling import DEFAULT_TILE
+from .dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, check_overlap
 from .errors import DippasInputError
 from .inpainting.profiles import DEFAULT_PROFILE
 from .progress import CancelToken
@@ -176,6 +176,11 @@ class DippasJob(_JobDict):
         share a starting point while one photo always gets the same output.
     tile : int
         Tile side for images larger than it.
+    tile_overlap : int
+        Pixels shared by neighbouring tiles, ``0 <= tile_overlap < tile / 2``;
+        the assembly blends them with a linear ramp over the overlap, so no
+        seam shows (:func:`dippas.assembly.stitch`). No effect on an image that
+        fits in one tile.
     block_size : int or 'whole'
         Assembly block side B in pixels, a multiple of the cell (16).
     blocks : int
@@ -206,7 +211,7 @@ class DippasJob(_JobDict):
     method: ClassVar[str] = "dippas"
     #: Fields that define a run folder: a run made with other values is another run.
     RUN_IDENTITY: ClassVar[tuple[str, ...]] = ("mode", "preset", "seed", "save_psnr", "lr",
-                                               "warm_start", "tile")
+                                               "warm_start", "tile", "tile_overlap")
     #: Fields whose None is a setting of its own (τ none, no target), not "the default".
     NONE_IS_A_VALUE: ClassVar[tuple[str, ...]] = ("psnr_threshold", "target_psnr")
 
@@ -219,6 +224,7 @@ class DippasJob(_JobDict):
     warm_start: bool | None = None
     seed: int | None = None
     tile: int = DEFAULT_TILE
+    tile_overlap: int = DEFAULT_TILE_OVERLAP
     block_size: int | str = DEFAULT_BLOCK_SIZE
     blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
@@ -238,6 +244,7 @@ class DippasJob(_JobDict):
         if self.seed is not None:
             object.__setattr__(self, "seed", int(self.seed))
         _positive_int("tile", self.tile)
+        object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
         _positive_float("target_psnr", self.target_psnr, optional=True)
@@ -273,10 +280,17 @@ class DippasJob(_JobDict):
         return get_preset(self.preset, **{k: getattr(self, k) for k in OVERRIDABLE})
 
     def for_image(self, image: np.ndarray) -> DippasJob:
-        """This job with its seed resolved for ``image`` (as :meth:`prepare` returns it)."""
+        """This job resolved for ``image`` (as :meth:`prepare` returns it): its seed, and no
+        tile overlap when the image is one tile (nothing overlaps; the run records 0)."""
         from .dip.dippas_run import content_seed
+        from .dip.tiling import axis_splits
 
-        return self if self.seed is not None else self.replace(seed=content_seed(image))
+        job = self if self.seed is not None else self.replace(seed=content_seed(image))
+        h, w = image.shape[:2]
+        if job.tile_overlap and all(len(axis_splits(n, job.tile, job.tile_overlap)) == 1
+                                    for n in (h, w)):
+            job = job.replace(tile_overlap=0)
+        return job
 
     def run_identity(self) -> dict:
         """The resolved values of :attr:`RUN_IDENTITY`, as ``params.json`` records them.
@@ -285,7 +299,8 @@ class DippasJob(_JobDict):
         """
         p = self.preset_parameters()
         resolved = {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
-                    "lr": p.lr, "warm_start": p.warm_start, "tile": int(self.tile)}
+                    "lr": p.lr, "warm_start": p.warm_start, "tile": int(self.tile),
+                    "tile_overlap": int(self.tile_overlap)}
         return {k: resolved[k] for k in self.RUN_IDENTITY}
 
     def prepare(self, image: np.ndarray, fingerprint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -406,17 +421,20 @@ class DippasJob(_JobDict):
 
     @classmethod
     def from_run(cls, params: Mapping[str, Any], **changes) -> DippasJob:
-        """The job recorded in a run's ``params.json``, with ``changes`` applied."""
-        from .dip.presets import PRESETS, Preset, register_preset
+        """The job recorded in a run's ``params.json``, with ``changes`` applied.
 
+        A key the run predates takes the value such runs had
+        (:data:`dippas.dip.store.LEGACY_PARAMS`: no tile overlap, no warm start).
+        """
+        from .dip.presets import PRESETS, Preset, register_preset
+        from .dip.store import LEGACY_PARAMS
+
+        params = {**LEGACY_PARAMS, **params}
         name = params.get("preset")
         if name not in PRESETS and isinstance(params.get("preset_parameters"), dict):
             # a custom preset (plugin, API): the run records every field of it
             register_preset(Preset.from_dict(params["preset_parameters"]), name)
-        from .dip.store import IDENTITY_ABSENT_MEANS
-
-        stored = {k: params.get(k, IDENTITY_ABSENT_MEANS.get(k)) for k in cls.RUN_IDENTITY}
-        recorded = {k: v for k, v in stored.items() if v is not None}
+        recorded = {k: params[k] for k in cls.RUN_IDENTITY if params.get(k) is not None}
         recorded.update({k: params[k] for k in ("max_iter", "stop_psnr") if params.get(k) is not None})
         return cls(**recorded).replace(**changes)
 

@@ -291,7 +291,7 @@ def assemble(snapshots: Any, cells: Any, psnr: Any, cell_size: int,
 def assemble_tiles(tiles: Sequence[tuple[int, int, Assembler]], shape: tuple[int, ...],
                    block_size: BlockSize = DEFAULT_BLOCK_SIZE, blocks: int = DEFAULT_BLOCKS,
                    psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
-                   rule: str = "rank") -> tuple[np.ndarray, list[AssemblyResult]]:
+                   rule: str = "rank", overlap: int = 0) -> tuple[np.ndarray, list[AssemblyResult]]:
     """Assemble every tile of a tiled run with the same B, L, tau, then stitch.
 
     Parameters
@@ -300,6 +300,8 @@ def assemble_tiles(tiles: Sequence[tuple[int, int, Assembler]], shape: tuple[int
         Each tile's top-left corner in the full image and its assembler.
     shape : tuple
         Full image shape ``(H, W, C)``.
+    overlap : int, optional
+        The grid's tile overlap, the feather ramp of :func:`stitch` (0: none).
 
     Returns
     -------
@@ -308,5 +310,6 @@ def assemble_tiles(tiles: Sequence[tuple[int, int, Assembler]], shape: tuple[int
         One per tile, in the order given.
     """
     results = [a.assemble(block_size, blocks, psnr_threshold, rule) for _, _, a in tiles]
-    image = stitch([(y0, x0, r.image) for (y0, x0, _), r in zip(tiles, results)], shape)
+    image = stitch([(y0, x0, r.image) for (y0, x0, _), r in zip(tiles, results)], shape,
+                   overlap)
     return image, results

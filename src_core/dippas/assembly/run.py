@@ -117,7 +117,9 @@ class RunAssembler:
     def assemble(self, block_size: BlockSize = DEFAULT_BLOCK_SIZE, blocks: int = DEFAULT_BLOCKS,
                  psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD,
                  rule: str = "rank", zero_blend: bool = False) -> RunAssembly:
-        """Assemble every tile with the same B, L and τ, and stitch.
+        """Assemble every tile with the same B, L and τ, and stitch them.
+
+        Tiles are feathered over the run's tile overlap (:func:`~dippas.assembly.stitch`).
 
         Parameters
         ----------
@@ -137,7 +139,7 @@ class RunAssembler:
         """
         tiles = [(g.y0, g.x0, self.assembler(g.name)) for g in self.store.tiles]
         image, results = assemble_tiles(tiles, self.image_shape, block_size, blocks, psnr_threshold,
-                                        rule)
+                                        rule, self.store.tile_overlap)
         params = {"block_size": WHOLE if is_whole(block_size) else int(block_size),
                   "blocks": int(blocks), "psnr_threshold": psnr_threshold, "rule": rule,
                   "psnr_fallback": any(r.params.get("psnr_fallback", False) for r in results),

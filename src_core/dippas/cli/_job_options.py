@@ -37,7 +37,7 @@ def _db_or_none(text: str) -> float | str:
 
 def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> None:
     """--preset, --max-iter, --target-psnr, --stop-psnr, --save-psnr, --lr, --warm-start, --seed,
-    --tile, --device."""
+    --tile, --tile-overlap, --device."""
     from ..dip.device import DEVICE_CHOICES
     from ..dip.presets import PRESETS
     from ._common import non_negative_int, positive_float, positive_int
@@ -66,6 +66,9 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
                    "no starting point)")
     g.add_argument("--tile", type=positive_int, default=None, metavar="PX",
                    help=f"tile side for large images (default {_DIPPAS.tile})")
+    g.add_argument("--tile-overlap", type=non_negative_int, default=None, metavar="PX",
+                   help="pixels shared by neighbouring tiles, blended with a linear ramp so no "
+                   f"seam shows; less than half --tile (default {_DIPPAS.tile_overlap})")
     g.add_argument("--device", choices=DEVICE_CHOICES, default=None, help=device_help)
 
 
@@ -124,9 +127,9 @@ def _given(args: argparse.Namespace, names) -> dict:
 
 
 #: The DippasJob fields that have a command-line option of the same name.
-DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "warm_start", "seed", "tile",
-                        "device", "block_size", "blocks", "psnr_threshold", "target_psnr",
-                        "zero_blend", "rule")
+DIPPAS_OPTION_FIELDS = ("preset", "max_iter", "stop_psnr", "save_psnr", "lr", "warm_start", "seed",
+                        "tile", "tile_overlap", "device", "block_size", "blocks", "psnr_threshold",
+                        "target_psnr", "zero_blend", "rule")
 
 
 def dippas_options(args: argparse.Namespace) -> dict:

@@ -173,7 +173,7 @@ def check_run_dir(path: str | os.PathLike, resume: bool) -> Path:
     return p
 
 
-def _params(preset: Preset, mode: str, image: np.ndarray, tile: int,
+def _params(preset: Preset, mode: str, image: np.ndarray, tile: int, tile_overlap: int,
             tiles: list[TileGeometry], checkpoint_every: int) -> dict:
     from .. import __version__
 
@@ -194,6 +194,7 @@ def _params(preset: Preset, mode: str, image: np.ndarray, tile: int,
         "image_shape": list(image.shape),
         "image_dtype": str(image.dtype),
         "tile": int(tile),
+        "tile_overlap": int(tile_overlap),
         "tile_grid": [max(t.ty for t in tiles) + 1, max(t.tx for t in tiles) + 1],
         "tiles": [asdict(t) for t in tiles],
         "checkpoint_every": int(checkpoint_every),
@@ -267,7 +268,8 @@ class DippasRun:
     @classmethod
     def create(cls, run_dir: str | os.PathLike, image: np.ndarray,
                fingerprint: np.ndarray | None = None, *, preset: str | Preset = DEFAULT_PRESET,
-               tile: int = DEFAULT_TILE, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+               tile: int = DEFAULT_TILE, tile_overlap: int = 0,
+               checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
                device: str = "auto", bf16: bool = False, channels_last: bool = False,
                network_factory: Callable[[Preset], object] | None = None,
                early_stop: AssembledStop | None = None, **overrides) -> DippasRun:
@@ -288,6 +290,10 @@ class DippasRun:
             A preset name (default :data:`~dippas.dip.presets.DEFAULT_PRESET`) or a Preset.
         tile : int, optional
             Tile side (default 512).
+        tile_overlap : int, optional
+            Pixels shared by neighbouring tiles, ``0 <= tile_overlap < tile / 2``
+            (default 0: tiles do not overlap; the jobs pass
+            :attr:`dippas.jobs.DippasJob.tile_overlap`).
         checkpoint_every : int, optional
             Iterations between checkpoints (default 50).
         device, bf16, channels_last, network_factory, early_stop
@@ -316,13 +322,14 @@ class DippasRun:
         img = as_rgb_uint8(image)
         if int(checkpoint_every) < 1:
             raise DippasInputError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
-        tiles = tile_grid(img.shape[0], img.shape[1], int(tile), p.pad_multiple)
+        tiles = tile_grid(img.shape[0], img.shape[1], int(tile), p.pad_multiple, tile_overlap)
         if fingerprint is not None:
             fingerprint = check_fingerprint(fingerprint, shape=img.shape[:2])
         check_run_dir(run_dir, resume=False)
         resolve_device(device)
         pattern, mode = injection_pattern(img, fingerprint, p.sigma)
-        create_run_folder(run_dir, _params(p, mode, img, tile, tiles, checkpoint_every), img, pattern)
+        create_run_folder(run_dir, _params(p, mode, img, tile, tile_overlap, tiles, checkpoint_every),
+                          img, pattern)
         return cls(run_dir, device=device, bf16=bf16, channels_last=channels_last,
                    network_factory=network_factory, early_stop=early_stop)
 
@@ -620,8 +627,8 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
 
     The one create-or-resume rule of every face. An existing run is continued
     only when it was made from the same image, the same fingerprint (or both
-    blind) and the same mode, preset, seed, save threshold, learning rate and
-    tile: otherwise it is another photo's or another job's run, and refused.
+    blind) and the same mode, preset, seed, save threshold, learning rate,
+    tile and tile overlap: otherwise it is another photo's or another job's run, and refused.
 
     Parameters
     ----------
@@ -657,4 +664,5 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
                               stop_psnr=job.stop_psnr, early_stop=job.stop_rule(), **engine)
     p = job.preset_parameters()
     return DippasRun.create(run_dir, image, fingerprint, preset=p, tile=job.tile,
+                            tile_overlap=job.tile_overlap,
                             device=job.device, early_stop=job.stop_rule(), **engine)

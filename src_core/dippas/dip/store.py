@@ -55,8 +55,10 @@ _INT_COLUMNS = {"index", "iteration"}
 #: Format version written to ``params.json``.
 FORMAT_VERSION = 1
 
-#: Values of run-identity fields added after format 1, for runs written before them.
-IDENTITY_ABSENT_MEANS = {"warm_start": False}
+#: ``params.json`` keys added after format version 1 was first written, with the
+#: value a run folder written before them holds (its tiles did not overlap, its
+#: network started from a random initialisation).
+LEGACY_PARAMS = {"tile_overlap": 0, "warm_start": False}
 
 
 # ------------------------------------------------------------------ small helpers
@@ -409,8 +411,13 @@ class RunStore:
         self.path = Path(path)
         if not is_run_folder(self.path):
             raise DippasInputError(f"{self.path}: not a DIPPAS run folder (no {PARAMS})")
-        self.params = read_json(self.path / PARAMS)
+        self.params = {**LEGACY_PARAMS, **read_json(self.path / PARAMS)}
         self.tiles = _checked_tiles(self.path, self.params)
+
+    @property
+    def tile_overlap(self) -> int:
+        """Pixels shared by neighbouring tiles (0 for a run made before overlaps existed)."""
+        return int(self.params["tile_overlap"])
 
     def write_params(self, params: dict) -> None:
         """Replace ``params.json`` (atomically) and keep the new values."""
@@ -429,7 +436,7 @@ class RunStore:
             K for an aware run, None for a blind one.
         identity : dict
             ``mode``, ``preset``, ``seed``, ``save_psnr``, ``lr``, ``warm_start``,
-            ``tile`` (:meth:`dippas.jobs.DippasJob.run_identity`).
+            ``tile``, ``tile_overlap`` (:meth:`dippas.jobs.DippasJob.run_identity`).
 
         Raises
         ------
@@ -448,9 +455,8 @@ class RunStore:
             raise DippasInputError(f"{self.path}: was made with another fingerprint; "
                                    "choose another run folder")
         for key, value in identity.items():
-            stored_value = self.params.get(key, IDENTITY_ABSENT_MEANS.get(key))
-            if key != "mode" and stored_value != value:
-                raise DippasInputError(f"{self.path}: the run has {key} {stored_value}, "
+            if key != "mode" and self.params.get(key) != value:
+                raise DippasInputError(f"{self.path}: the run has {key} {self.params.get(key)}, "
                                        f"not {value}; it cannot change on resume")
 
     def __repr__(self) -> str:
