@@ -381,12 +381,14 @@ class InversionWidget(Container):
 
         run_dir = Path(str(self.run_dir.value))
         try:  # as on the command line: what defines the run cannot change on resume
-            recorded = DippasJob.from_run(RunStore(run_dir).params)
+            store = RunStore(run_dir)
+            recorded = DippasJob.from_run(store.params)
             asked = recorded.replace(preset=self.preset.value, save_psnr=self.save_psnr.value,
                                      seed=self.seed.value if self.seed.value >= 0 else None,
                                      warm_start=bool(self.warm_start.value),
                                      tile=int(self.tile_size.value),
                                      tile_overlap=int(self.tile_overlap.value))
+            asked = asked.for_image(store.input)  # e.g. a photo of one tile has no overlap
             changed = [k for k in ("preset", "save_psnr", "seed", "warm_start", "tile", "tile_overlap")
                        if getattr(asked, k) != getattr(recorded, k)]
             if changed:
