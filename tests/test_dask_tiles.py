@@ -104,3 +104,77 @@ def test_reopening_with_the_same_overrides_does_not_rewrite_params(tmp_path, pho
     assert params.stat().st_mtime_ns == stamp
     assert DippasRun.open(run.path, max_iter=60).preset.max_iter == 60
     assert params.stat().st_mtime_ns != stamp
+
+
+# ---------------------------------------------------------------- tiles as Dask tasks
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  env={"OMP_NUM_THREADS": "1"}) as cluster, \
+            distributed.Client(cluster) as c:
+        yield c
+
+
+def test_tiles_on_dask_workers_equal_the_sequential_run_and_report_each_tile(tmp_path, photo,
+                                                                          sequential, client):
+    from dippas.batch.tiles import invert_tiles
+
+    run = _create(tmp_path / "run", photo)
+    seen = []
+    summary = invert_tiles(run, client, progress=lambda done, n: seen.append((done, n)), threads=1)
+    assert seen == [(0, 2), (1, 2), (2, 2)]
+    assert summary.complete and not summary.cancelled and summary.iterations == 80
+    _assert_same_run(sequential, run)
+
+
+def test_a_partial_parallel_run_is_continued(tmp_path, photo, sequential, client):
+    from dippas.batch.tiles import invert_tiles
+
+    run = _create(tmp_path / "run", photo)
+    assert not invert_tiles(run, client, tiles=[1], threads=1).complete
+    assert run.unfinished_tiles() == [0]
+    seen = []
+    summary = invert_tiles(DippasRun.open(run.path, device="cpu"), client, threads=1,
+                           progress=lambda done, n: seen.append((done, n)))
+    assert seen == [(1, 2), (2, 2)] and summary.iterations == 40  # tile 0_1 was not redone
+    _assert_same_run(sequential, run)
+
+
+def test_cancel_checkpoints_the_tiles_in_progress_and_the_run_resumes(tmp_path, photo, client):
+    from dippas.batch.tiles import invert_tiles
+    from dippas.progress import CancelToken
+
+    run = _create(tmp_path / "run", photo, max_iter=2000, checkpoint_every=5)
+    token = CancelToken()
+
+    def cancel_once_both_checkpointed():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                (run.path / "tiles" / g.name / "checkpoint.pt").exists() for g in run.tiles):
+            time.sleep(0.05)
+        token.cancel()
+
+    threading.Thread(target=cancel_once_both_checkpointed, daemon=True).start()
+    summary = invert_tiles(run, client, cancel=token, threads=1)
+    assert summary.cancelled and summary.tiles_done == 0
+    stopped = [t["iteration"] for t in summary.tiles]
+    assert all(5 <= it < 2000 for it in stopped), stopped
+    resumed = DippasRun.open(run.path, device="cpu", max_iter=max(stopped) + 5)
+    assert resumed.run().complete
+    for g in run.tiles:  # continued from the checkpoints: every iteration once
+        its = resumed.store.tile(g.ty, g.tx).history["iteration"]
+        np.testing.assert_array_equal(its, np.arange(1, max(stopped) + 6))
+
+
+def test_a_failing_tile_is_one_line_naming_it(tmp_path, photo, client):
+    import functools
+
+    from dippas.batch.tiles import TileError, invert_tiles
+
+    # int("x", preset) raises TypeError in the worker, a factory picklable by reference
+    run = _create(tmp_path / "run", photo, network_factory=functools.partial(int, "x"))
+    with pytest.raises(TileError, match=r"^tile 0_[01]: TypeError: ") as err:
+        invert_tiles(run, client)
+    assert "\n" not in str(err.value)
