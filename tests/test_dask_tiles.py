@@ -178,3 +178,98 @@ def test_a_failing_tile_is_one_line_naming_it(tmp_path, photo, client):
     with pytest.raises(TileError, match=r"^tile 0_[01]: TypeError: ") as err:
         invert_tiles(run, client)
     assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- --workers on the CLI
+@pytest.fixture
+def photo_files(tmp_path, photo):
+    from dippas.io import save_fingerprint, save_image
+
+    img, k = photo
+    save_image(tmp_path / "p.png", img)
+    save_fingerprint(tmp_path / "k.npy", k)
+    return tmp_path / "p.png", tmp_path / "k.npy"
+
+
+def _anonymize_args(photo_files, out, *extra):
+    p, k = photo_files
+    return ["anonymize", str(p), "-o", str(out), "-k", str(k), "--max-iter", "20", "--save-psnr",
+            "10", "--tile", "48", "--tile-overlap", "8", "--device", "cpu", "--seed", "3", *extra]
+
+
+def test_anonymize_with_two_workers_writes_the_sequential_output(tmp_path, photo_files, monkeypatch,
+                                                                 capsys):
+    pytest.importorskip("distributed")
+    from dippas.batch import cluster
+    from dippas.cli import main
+
+    monkeypatch.setattr(cluster, "cpu_count", lambda: 2)  # one torch thread per worker, as here
+    assert main(_anonymize_args(photo_files, tmp_path / "seq.png")) == 0
+    assert main(_anonymize_args(photo_files, tmp_path / "par.png", "--workers", "2")) == 0
+    assert "tiles on Dask workers" in capsys.readouterr().err
+    assert (tmp_path / "seq.png").read_bytes() == (tmp_path / "par.png").read_bytes()
+
+
+def test_invert_started_on_workers_resumes_in_one_process(tmp_path, photo_files, capsys):
+    pytest.importorskip("distributed")
+    from dippas.cli import main
+    from dippas.dip.store import RunStore
+
+    p, k = photo_files
+    args = ["invert", str(p), "-k", str(k), "--run", str(tmp_path / "run"), "--tile", "48",
+            "--tile-overlap", "8", "--device", "cpu", "--save-psnr", "10", "--threads", "1"]
+    assert main([*args, "--max-iter", "3", "--workers", "2"]) == 0
+    assert "workers" not in RunStore(tmp_path / "run").params
+    assert main([*args, "--max-iter", "6", "--resume"]) == 0
+    assert [t.status["iteration"] for t in RunStore(tmp_path / "run")] == [6, 6]
+
+
+def test_workers_without_dask_is_one_line_exit_2_before_any_work(tmp_path, photo_files, monkeypatch,
+                                                                capsys):
+    import sys
+
+    from dippas.cli import main
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    out, run = tmp_path / "o.png", tmp_path / "run"
+    assert main(_anonymize_args(photo_files, out, "--workers", "2", "--run", str(run))) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "napari-dippas[dask]" in err
+    assert not out.exists() and not run.exists()
+    p, k = photo_files
+    assert main(["invert", str(p), "-k", str(k), "--run", str(run), "--workers", "2"]) == 2
+    assert "[dask]" in capsys.readouterr().err and not run.exists()
+    assert main(_anonymize_args(photo_files, out, "--workers", "1", "--max-iter", "2")) == 0
+
+
+def test_workers_on_a_photo_of_one_tile_say_so_and_run_here(tmp_path, photo_files, capsys):
+    pytest.importorskip("distributed")
+    from dippas.cli import main
+
+    args = _anonymize_args(photo_files, tmp_path / "o.png", "--workers", "2", "--max-iter", "2")
+    args[args.index("--tile") + 1] = "96"
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "warning: --workers 2: the photo is one tile; inverting it in this process" in err
+    assert "Dask workers" not in err
+
+
+def test_workers_with_inpainting_is_refused(tmp_path, photo_files, capsys):
+    from dippas.cli import main
+
+    p, _ = photo_files
+    assert main(["anonymize", str(p), "-o", str(tmp_path / "o.png"), "--method", "inpainting",
+                 "--workers", "2"]) == 2
+    assert "--workers applies to --method dippas only" in capsys.readouterr().err
+
+
+def test_workers_are_neither_run_identity_nor_batch_key():
+    from dippas.batch import method_params
+    from dippas.jobs import DippasJob
+
+    job = DippasJob(workers=2)
+    assert "workers" not in job.run_identity()
+    assert method_params("dippas", blind=True, workers=2) == method_params("dippas", blind=True)
+    assert "workers" not in method_params("dippas", blind=True)
+    with pytest.raises(DippasInputError, match="workers must be a positive integer"):
+        DippasJob(workers=0)

@@ -420,6 +420,10 @@ class DippasRun:
             out.append(int(i))
         return out
 
+    def unfinished_tiles(self, tiles: Iterable[int] | None = None) -> list[int]:
+        """Indices of the tiles (of ``tiles``; default all) not finished under the current stop rule."""
+        return [i for i in self.tile_indices(tiles) if not self._tile_finished(self.tiles[i])]
+
     def events(self, cancel: CancelToken | None = None,
                cells_progress: Callable[[int, int], None] | None = None,
                tiles: Iterable[int] | None = None) -> Iterator[IterationEvent]:
