@@ -131,7 +131,7 @@ def _ignore_sigint() -> None:  # runs in the main thread of each worker process
 def invert_tiles(run, client, *, tiles: Iterable[int] | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  cancel: CancelToken | None = None, threads: int | None = None,
-                 retries: int = 0, ignore_sigint: bool = True):
+                 retries: int = 0, ignore_sigint: bool = False):
     """Invert the unfinished tiles of ``run`` as Dask tasks on ``client``, one task per tile.
 
     Parameters
@@ -158,8 +158,10 @@ def invert_tiles(run, client, *, tiles: Iterable[int] | None = None,
         Times Dask reruns a tile that raised (the rerun resumes from the
         tile's checkpoint).
     ignore_sigint : bool
-        Make the client's workers ignore SIGINT (right for a local cluster
-        started by this process; pass False for a shared cluster).
+        Make the client's workers ignore SIGINT, so the Ctrl-C of a terminal
+        reaches this process only (for a local cluster started by it, as
+        :func:`invert_on_local_cluster` does; default False: a shared
+        cluster's workers are left alone).
 
     Returns
     -------
@@ -299,4 +301,5 @@ def invert_on_local_cluster(run, workers: int, *, progress: Callable[[int, int],
 
     left = len(run.unfinished_tiles())
     with open_client(workers=min(int(workers), max(1, left))) as client:
-        return invert_tiles(run, client, progress=progress, cancel=cancel, threads=threads)
+        return invert_tiles(run, client, progress=progress, cancel=cancel, threads=threads,
+                            ignore_sigint=True)
