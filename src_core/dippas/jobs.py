@@ -206,6 +206,15 @@ class DippasJob(_JobDict):
         every block, which aims the output's NCC at zero rather than below it.
     device : {'auto', 'cpu', 'cuda', 'mps'}
         Where the inversion runs (not part of what defines a run).
+    workers : int
+        Processes inverting the tiles of one photo at once. 1 (the default):
+        one tile after the other in this process. More: on the CPU, a photo
+        of more than one tile is inverted as Dask tasks, one per tile, on a
+        local cluster of that many worker processes
+        (:mod:`dippas.batch.tiles`; the ``[dask]`` extra). Not part of what
+        defines a run (a run started with 2 workers is resumed with 1), nor
+        of the output: each tile's is the same as in this process with the
+        same torch threads per tile.
     """
 
     method: ClassVar[str] = "dippas"
@@ -214,6 +223,8 @@ class DippasJob(_JobDict):
                                                "warm_start", "tile", "tile_overlap")
     #: Fields whose None is a setting of its own (τ none, no target), not "the default".
     NONE_IS_A_VALUE: ClassVar[tuple[str, ...]] = ("psnr_threshold", "target_psnr")
+    #: Fields of where and how the job runs, not of its output (left out of batch keys).
+    EXECUTION: ClassVar[tuple[str, ...]] = ("device", "workers")
 
     mode: str = "aware"
     preset: str = DEFAULT_PRESET
@@ -232,6 +243,7 @@ class DippasJob(_JobDict):
     zero_blend: bool = DEFAULT_ZERO_BLEND
     rule: str = "paper"
     device: str = "auto"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in DIPPAS_MODES:
@@ -244,6 +256,8 @@ class DippasJob(_JobDict):
         if self.seed is not None:
             object.__setattr__(self, "seed", int(self.seed))
         _positive_int("tile", self.tile)
+        _positive_int("workers", self.workers)
+        object.__setattr__(self, "workers", int(self.workers))
         object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
@@ -337,11 +351,33 @@ class DippasJob(_JobDict):
         else:
             check_run_dir(run_dir, resume=False)
 
+    def check_workers(self) -> None:
+        """Refuse, before any work, :attr:`workers` this machine cannot start.
+
+        Raises
+        ------
+        DippasInputError
+            With more than one worker: when Dask distributed is missing (naming
+            the ``[dask]`` extra), or when they outnumber the cores.
+        """
+        if self.workers > 1:
+            from .batch.cluster import check_local_size, require_distributed
+
+            require_distributed()
+            check_local_size(self.workers, None)
+
     def invert(self, image: np.ndarray, fingerprint: np.ndarray | None, run_dir: str | os.PathLike, *,
                resume: bool | None = None, progress: ProgressFunc | None = None,
                cancel: CancelToken | None = None, on_iteration: Callable | None = None,
-               cells_progress: ProgressFunc | None = None, **engine) -> Path:
+               cells_progress: ProgressFunc | None = None,
+               tile_progress: ProgressFunc | None = None, **engine) -> Path:
         """Run, resume, or skip (when complete) the inversion into ``run_dir``.
+
+        With :attr:`workers` > 1, on the CPU, and more than one tile to invert,
+        the tiles run as Dask tasks on a local cluster
+        (:func:`dippas.batch.tiles.invert_on_local_cluster`); otherwise one
+        after the other in this process (with a one-line
+        :class:`~dippas.errors.DippasWarning` saying why, when workers were asked).
 
         Parameters
         ----------
@@ -351,7 +387,9 @@ class DippasJob(_JobDict):
         resume : bool, optional
             None: create the run or continue it; True: continue only; False: create only.
         progress : callable, optional
-            ``progress(done, total)`` in iterations over all tiles.
+            ``progress(done, total)`` in iterations over all tiles (on Dask
+            workers, without ``tile_progress``: at each finished tile, as if it
+            ran all its iterations).
         cancel : CancelToken, optional
             Stops within one iteration; :class:`dippas.Cancelled` is raised and
             the run stays resumable.
@@ -359,23 +397,44 @@ class DippasJob(_JobDict):
             Called with every :class:`dippas.dip.IterationEvent`.
         cells_progress : callable, optional
             ``cells_progress(done, total)`` while the background stage catches up.
+        tile_progress : callable, optional
+            ``tile_progress(done_tiles, n_tiles)`` when the tiles run on Dask workers.
         **engine
             ``bf16``, ``channels_last``, ``checkpoint_every``, ``network_factory``.
 
         Raises
         ------
         DippasInputError
-            On bad inputs, or a run folder of another photo, fingerprint or job.
+            On bad inputs, a run folder of another photo, fingerprint or job,
+            or workers that cannot start (:meth:`check_workers`).
         Cancelled
             When ``cancel`` stopped the run.
         """
         from .dip.dippas_run import open_run
 
         img, k = self.prepare(image, fingerprint)
+        self.check_workers()
         run = open_run(run_dir, img, k, self, resume=resume, **engine)
         if run.is_complete:
             return Path(run_dir)
         total = run.preset.max_iter * len(run.tiles)
+        if self.workers > 1:
+            from .batch.tiles import invert_on_local_cluster, tiles_for_workers
+
+            if tiles_for_workers(run, self.workers):
+                def tiles_done(done: int, n: int) -> None:
+                    if tile_progress is not None:
+                        tile_progress(done, n)
+                    elif progress is not None:
+                        progress(done * run.preset.max_iter, n * run.preset.max_iter)
+
+                summary = invert_on_local_cluster(run, self.workers, progress=tiles_done,
+                                                  cancel=cancel)
+                if summary.cancelled:
+                    from .errors import Cancelled
+
+                    raise Cancelled(f"inversion stopped; resume with the same run folder {run_dir}")
+                return Path(run_dir)
 
         def report(ev) -> None:
             if progress is not None:
@@ -400,7 +459,7 @@ class DippasJob(_JobDict):
     def run(self, image: np.ndarray, fingerprint: np.ndarray | None = None,
             run_dir: str | os.PathLike | None = None, *, progress: ProgressFunc | None = None,
             cancel: CancelToken | None = None, on_iteration: Callable | None = None,
-            **engine) -> np.ndarray:
+            tile_progress: ProgressFunc | None = None, **engine) -> np.ndarray:
         """Anonymize ``image``: inversion, then assembly; uint8 ``(H, W, 3)``.
 
         Without ``run_dir`` the run lives in a private scratch folder
@@ -408,7 +467,9 @@ class DippasJob(_JobDict):
         and Ctrl-C; one left by a kill is swept at the next start.
         """
         self.prepare(image, fingerprint)  # before any folder is made
-        kw = dict(progress=progress, cancel=cancel, on_iteration=on_iteration, **engine)
+        self.check_workers()
+        kw = dict(progress=progress, cancel=cancel, on_iteration=on_iteration,
+                  tile_progress=tile_progress, **engine)
         if run_dir is not None:
             self.invert(image, fingerprint, run_dir, **kw)
             return self.assemble(run_dir).image

@@ -17,6 +17,9 @@ cluster
     the dashboard link, and ``map_func`` for :func:`dippas.evaluation.evaluate`.
 plan
     :func:`plan_batch`, :func:`run_batch`, :func:`batch` and the summary.
+tiles
+    The tiles of one DIPPAS run as Dask tasks: :func:`invert_tiles`,
+    :func:`invert_on_local_cluster` (``--workers`` of ``anonymize`` and ``invert``).
 
 See ``docs/batch.md``.
 """
@@ -35,6 +38,7 @@ from .plan import (
     run_batch,
 )
 from .tasks import ImageTask, run_task
+from .tiles import invert_on_local_cluster, invert_tiles
 
 __all__ = [
     "BatchInput",
@@ -49,6 +53,8 @@ __all__ = [
     "dask_map_func",
     "expand_inputs",
     "format_summary",
+    "invert_on_local_cluster",
+    "invert_tiles",
     "method_params",
     "open_client",
     "plan_batch",

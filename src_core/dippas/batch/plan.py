@@ -82,7 +82,7 @@ def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **opt
     Returns
     -------
     dict
-        The job's dict (without the device, which does not change the output) and ``sigma``;
+        The job's dict (without the device and workers, which do not change the output) and ``sigma``;
         for inpainting, the profile's values filled in and the whole ``recipe``.
 
     Raises
@@ -102,7 +102,8 @@ def method_params(method: str, *, blind: bool = False, sigma: float = 3.0, **opt
         raise DippasInputError("blind applies to the dippas method only")
     job = JOB_TYPES[method].from_dict(options)
     params = job.to_dict()
-    params.pop("device", None)
+    for key in getattr(job, "EXECUTION", ()):  # device, workers: not what the output depends on
+        params.pop(key, None)
     if method == "inpainting":  # the profile's values are part of what the output depends on
         recipe = job.recipe().options()
         params.update({k: recipe[k] for k, v in params.items() if v is None and k in recipe})

@@ -72,6 +72,17 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
     g.add_argument("--device", choices=DEVICE_CHOICES, default=None, help=device_help)
 
 
+def add_workers_argument(g: argparse._ArgumentGroup) -> None:
+    """--workers of ``anonymize`` and ``invert``: the tiles of one photo on Dask workers."""
+    from ._common import positive_int
+
+    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="invert the tiles of the photo as Dask tasks on a local cluster of N worker "
+                   "processes (CPU; needs the [dask] extra; at most one per core); "
+                   f"{_DIPPAS.workers}: one tile after the other in this process (default "
+                   f"{_DIPPAS.workers})")
+
+
 def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:
     """--block-size, --blocks, --psnr-threshold, --zero-blend, --rule."""
     from ._common import positive_int

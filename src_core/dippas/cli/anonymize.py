@@ -19,7 +19,7 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ._common import existing_file, positive_float
-    from ._job_options import add_dippas_arguments, add_inpainting_arguments
+    from ._job_options import add_dippas_arguments, add_inpainting_arguments, add_workers_argument
     from ._outputs import add_output_arguments
 
     p.add_argument("image", type=existing_file, help="JPEG, PNG or TIFF photo")
@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_dippas_arguments(g, blind_help="PRNU-blind: inject the photo's own residual instead of K",
                          device_help="where the inversion runs (default auto: cuda, then mps, "
                          "then cpu)")
+    add_workers_argument(g)
     g.add_argument("--run", default=None, metavar="DIR",
                    help="keep the run folder here (resumable; re-assemble with dippas assemble); "
                    "a run of another photo or job is refused")
@@ -57,7 +58,11 @@ def _job(args):
     if args.method == "dippas":
         check_mode("blind" if args.blind else "aware",
                    args.fingerprint is not None or args.camera_photos is not None)
-        return dippas_job(args)
+        job = dippas_job(args).replace(workers=args.workers)
+        job.check_workers()
+        return job
+    if args.workers is not None:
+        raise DippasInputError("--workers applies to --method dippas only")
     return inpainting_job(args)
 
 
@@ -108,14 +113,50 @@ def _warn_if_weak(job, image, out) -> None:
               "method stores snapshots from; raise --max-iter", file=sys.stderr)
 
 
+class _LazyBars:
+    """The DIPPAS bar, made on the first report: iterations in this process, or tiles on
+    Dask workers (``--workers``)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def _open(self, desc: str, unit: str):
+        from ._common import bar_callback, progress_bar
+
+        if self.bar is None:
+            self.bar = progress_bar(None, desc, unit=unit)
+            self.update = bar_callback(self.bar)
+        return self.bar
+
+    def iterations(self, done: int, total: int) -> None:
+        self._open("DIPPAS inversion", "it")
+        self.update(done, total)
+
+    def postfix(self, ev) -> None:
+        from ._common import iteration_postfix
+
+        iteration_postfix(self._open("DIPPAS inversion", "it"))(ev)
+
+    def tiles(self, done: int, total: int) -> None:
+        self._open("DIPPAS tiles on Dask workers", "tile")
+        self.update(done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _anonymize(args, job, image, k):
     from ..jobs import DippasJob
-    from ._common import bar_callback, iteration_postfix, progress_bar
+    from ._common import bar_callback, progress_bar
 
     if isinstance(job, DippasJob):
-        with progress_bar(None, "DIPPAS inversion", unit="it") as bar:
-            return job.run(image, k, args.run, progress=bar_callback(bar),
-                           on_iteration=iteration_postfix(bar))
+        bars = _LazyBars()
+        try:
+            return job.run(image, k, args.run, progress=bars.iterations,
+                           on_iteration=bars.postfix, tile_progress=bars.tiles)
+        finally:
+            bars.close()
     with progress_bar(None, "inpainting", unit="step") as bar:
         return job.run(image, progress=bar_callback(bar))
 

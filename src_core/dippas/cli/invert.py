@@ -28,7 +28,7 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ._common import existing_file, positive_int
-    from ._job_options import add_inversion_arguments
+    from ._job_options import add_inversion_arguments, add_workers_argument
 
     p.add_argument("image", type=existing_file, help="JPEG, PNG or TIFF photo to anonymize")
     mode = p.add_mutually_exclusive_group(required=True)
@@ -45,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPUs)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="CPU threads for torch (default: torch's choice)")
+                   help="CPU threads for torch, in each worker with --workers (default: torch's "
+                   "choice; with --workers, the cores divided between the workers)")
+    add_workers_argument(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --run")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
 
@@ -56,7 +58,7 @@ def _resume_command(args: argparse.Namespace) -> str:
     parts += ["--run", str(args.run)]
     if args.device is not None:
         parts += ["--device", args.device]
-    for opt in ("max_iter", "stop_psnr"):
+    for opt in ("max_iter", "stop_psnr", "workers"):
         value = getattr(args, opt)
         if value is not None:
             parts += ["--" + opt.replace("_", "-"), str(value)]
@@ -82,9 +84,10 @@ def _job(args: argparse.Namespace):
 
     check_run_dir(args.run, resume=args.resume)
     mode = "blind" if args.blind else "aware"
-    if args.resume:
-        return dippas_job(args, DippasJob.from_run(RunStore(args.run).params, mode=mode))
-    return dippas_job(args)
+    base = DippasJob.from_run(RunStore(args.run).params, mode=mode) if args.resume else None
+    job = dippas_job(args, base).replace(workers=args.workers)
+    job.check_workers()
+    return job
 
 
 class _Progress:
@@ -131,6 +134,24 @@ class _Progress:
         self.bar = None
 
 
+def _invert_on_workers(dip_run, workers: int, token, threads: int | None):
+    """The tiles as Dask tasks on a local cluster, with a bar of finished tiles."""
+    from ..batch.tiles import invert_on_local_cluster
+    from ._common import bar_callback, progress_bar
+
+    with progress_bar(len(dip_run.tiles), f"tiles on {workers} Dask workers", unit="tile") as bar:
+        return invert_on_local_cluster(dip_run, workers, progress=bar_callback(bar), cancel=token,
+                                       threads=threads)
+
+
+def _on_workers(dip_run, workers: int) -> bool:
+    if workers <= 1:
+        return False
+    from ..batch.tiles import tiles_for_workers
+
+    return tiles_for_workers(dip_run, workers)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..dip.dippas_run import open_run
     from ..io import load_fingerprint, load_image
@@ -143,20 +164,25 @@ def run(args: argparse.Namespace) -> int:
     if args.fingerprint is not None:
         fingerprint = load_fingerprint(args.fingerprint)
     image, fingerprint = job.prepare(load_image(args.image), fingerprint)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     dip_run = open_run(args.run, image, fingerprint, job, resume=args.resume,
                        bf16=args.bf16, channels_last=args.channels_last,
                        checkpoint_every=args.checkpoint_every)
     token = CancelToken()
-    progress = _Progress()
     previous = _install_sigint(token)
     try:
-        summary = dip_run.run(callback=progress, cancel=token, cells_progress=progress.cells)
+        if _on_workers(dip_run, job.workers):
+            summary = _invert_on_workers(dip_run, job.workers, token, args.threads)
+        else:
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            progress = _Progress()
+            try:
+                summary = dip_run.run(callback=progress, cancel=token, cells_progress=progress.cells)
+            finally:
+                progress.close()
     finally:
-        progress.close()
         _restore_sigint(previous)
     if summary.cancelled:
         print(f"dippas invert: interrupted; resume with: {_resume_command(args)}", file=sys.stderr)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -245,7 +245,8 @@ class DippasRun:
         if bad:
             raise DippasInputError(f"cannot change {', '.join(bad)} of an existing run")
         self.preset = Preset.from_dict(params["preset_parameters"]).with_overrides(**overrides)
-        if overrides:
+        if any(params.get(k) != getattr(self.preset, k) for k in overrides):
+            # only a change is written: processes inverting other tiles of this run open it too
             params.update(max_iter=self.preset.max_iter, stop_psnr=self.preset.stop_psnr,
                           preset_parameters=self.preset.to_dict())
             store.write_params(params)
@@ -399,8 +400,33 @@ class DippasRun:
                             done=engine.done, stop_reason=engine.stop_reason)
 
     # ------------------------------------------------------------ running
+    def tile_indices(self, tiles: Iterable[int] | None = None) -> list[int]:
+        """The indices into :attr:`tiles` of a subset (None: every tile), checked.
+
+        Raises
+        ------
+        DippasInputError
+            On an index out of range, not an integer, or given twice.
+        """
+        n = len(self.tiles)
+        if tiles is None:
+            return list(range(n))
+        out: list[int] = []
+        for i in tiles:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+                raise DippasInputError(f"tile index {i!r} out of range: the run has {n} tile(s)")
+            if int(i) in out:
+                raise DippasInputError(f"tile index {i} given twice")
+            out.append(int(i))
+        return out
+
+    def unfinished_tiles(self, tiles: Iterable[int] | None = None) -> list[int]:
+        """Indices of the tiles (of ``tiles``; default all) not finished under the current stop rule."""
+        return [i for i in self.tile_indices(tiles) if not self._tile_finished(self.tiles[i])]
+
     def events(self, cancel: CancelToken | None = None,
-               cells_progress: Callable[[int, int], None] | None = None) -> Iterator[IterationEvent]:
+               cells_progress: Callable[[int, int], None] | None = None,
+               tiles: Iterable[int] | None = None) -> Iterator[IterationEvent]:
         """Run the inversion, yielding one event per iteration.
 
         Parameters
@@ -408,10 +434,18 @@ class DippasRun:
         cancel : CancelToken, optional
             Checked before every iteration. When set, the current tile is
             checkpointed and the generator ends; :attr:`cancelled` is then
-            ``True`` and the run can be resumed.
+            ``True`` and the run can be resumed. Any object with a
+            ``cancelled`` property will do.
         cells_progress : callable, optional
             ``cells_progress(done, total)`` while the background stage
             catches up at the end of the run.
+        tiles : iterable of int, optional
+            Invert only these tiles (indices into :attr:`tiles`, in this
+            order); default every tile. Processes inverting *different*
+            tiles of one run folder may run at once: each writes only its
+            tiles' folders (``params.json`` is written only when ``max_iter``
+            or ``stop_psnr`` change, which the parent does before starting
+            them), and computes the cell statistics of its tiles.
 
         Yields
         ------
@@ -426,17 +460,18 @@ class DippasRun:
         """
         from .cells_worker import CellsWorker
 
+        indices = self.tile_indices(tiles)
         self.cancelled = False
         store = self.store
         image, pattern = store.input, store.fingerprint
         worker = CellsWorker(self.preset.cell, self.preset.sigma).start()
         finished = False
         try:
-            for index, g in enumerate(self.tiles):
-                yield from self._tile_events(index, g, image, pattern, worker, cancel)
+            for index in indices:
+                yield from self._tile_events(index, self.tiles[index], image, pattern, worker, cancel)
                 if self.cancelled:
                     return
-            self._finish_cells(worker, cancel, cells_progress)
+            self._finish_cells(worker, cancel, cells_progress, indices)
             finished = True
         finally:
             if not finished:
@@ -517,10 +552,11 @@ class DippasRun:
         return index
 
     def _finish_cells(self, worker, cancel: CancelToken | None,
-                      progress: Callable[[int, int], None] | None) -> None:
-        """Wait for the background stage, reporting progress; stop it on cancel."""
-        tile_dirs = [self._tile_dir(g) for g in self.tiles]
-        total = sum(len(self.store.tile(g.ty, g.tx).table["index"]) for g in self.tiles)
+                      progress: Callable[[int, int], None] | None, indices: list[int]) -> None:
+        """Wait for the background stage of these tiles, reporting progress; stop it on cancel."""
+        tiles = [self.tiles[i] for i in indices]
+        tile_dirs = [self._tile_dir(g) for g in tiles]
+        total = sum(len(self.store.tile(g.ty, g.tx).table["index"]) for g in tiles)
         while True:
             done = sum(worker.done_count(d) for d in tile_dirs)
             if progress is not None:
@@ -572,8 +608,9 @@ class DippasRun:
 
     def run(self, callback: Callable[[IterationEvent], None] | None = None,
             cancel: CancelToken | None = None,
-            cells_progress: Callable[[int, int], None] | None = None) -> RunSummary:
-        """Run (or continue) the inversion of every tile.
+            cells_progress: Callable[[int, int], None] | None = None,
+            tiles: Iterable[int] | None = None) -> RunSummary:
+        """Run (or continue) the inversion of every tile, or of ``tiles``.
 
         Parameters
         ----------
@@ -584,6 +621,8 @@ class DippasRun:
             Stop cleanly after the current iteration (checkpointed).
         cells_progress : callable, optional
             See :meth:`events`.
+        tiles : iterable of int, optional
+            Only these tiles (see :meth:`events`); the summary covers the whole run.
 
         Returns
         -------
@@ -591,7 +630,7 @@ class DippasRun:
         """
         t0 = time.perf_counter()
         iterations = 0
-        for ev in self.events(cancel=cancel, cells_progress=cells_progress):
+        for ev in self.events(cancel=cancel, cells_progress=cells_progress, tiles=tiles):
             iterations += 1
             if callback is not None:
                 callback(ev)
