@@ -45,7 +45,7 @@ def _run_dir(image: np.ndarray, job) -> Path:
     # assembly and the device, which do not change the inversion.
     inversion = {k: v for k, v in job.to_dict().items()
                  if k not in ("block_size", "blocks", "psnr_threshold", "rule", "zero_blend",
-                              "device")}
+                              *job.EXECUTION)}
     inversion["max_iter"] = None
     # fields added later, at the value runs had before them, stay out: old runs are found again
     if inversion.get("warm_start") is None:

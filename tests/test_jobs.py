@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from dippas.cli import build_parser, main
+from dippas.dip import DippasRun
 from dippas.dip.store import RunStore
 from dippas.errors import DippasInputError
-from dippas.io import save_image
+from dippas.io import load_image, save_image
 from dippas.jobs import DippasJob, InpaintingJob, check_mode, job_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,8 +180,6 @@ def test_a_run_of_another_photo_fingerprint_or_job_is_refused(photos, tmp_path, 
 
 
 def test_a_run_with_another_tile_overlap_is_refused(photos, tmp_path, capsys):
-    from dippas.io import load_image
-
     one = load_image(photos[0])
     a = save_image(tmp_path / "wide.png", np.concatenate([one] * 4, axis=1)[:, :160])
     run = tmp_path / "run"
@@ -229,6 +228,10 @@ def test_a_run_made_before_tile_overlaps_opens_as_overlap_0(photos, tmp_path, ca
     # a photo of one tile has no overlap whatever the option: the default job continues it too
     assert _anonymize(a, "-o", tmp_path / "d.png", "--blind", "--run", run) == 0
     assert DippasJob(tile_overlap=16).for_image(np.zeros((48, 48, 3), np.uint8)).tile_overlap == 0
+    # the low-level create applies the same rule, so its run resumes from the command line
+    api = tmp_path / "api"
+    DippasRun.create(api, load_image(a), preset="fast", tile_overlap=16, device="cpu", max_iter=1)
+    assert RunStore(api).tile_overlap == 0
     assert DippasJob(tile=32, tile_overlap=8).for_image(np.zeros((48, 96, 3), np.uint8)).tile_overlap == 8
 
 
@@ -292,6 +295,14 @@ def _damage_tile(run):
     (run / "params.json").write_text(json.dumps(p))
 
 
+def _damage_overlap(run):
+    import json
+
+    p = json.loads((run / "params.json").read_text())
+    p["tile_overlap"] = None
+    (run / "params.json").write_text(json.dumps(p))
+
+
 def _damage_cells(run):
     cells = np.lib.format.open_memmap(run / "tiles" / "0_0" / "cells.npy", mode="r+")
     cells[:] = np.nan
@@ -302,6 +313,7 @@ def _damage_cells(run):
     (_damage_snapshots, "snapshots.npy: damaged"),
     (_damage_shape, "bad image_shape"),
     (_damage_tile, "bad tile"),
+    (_damage_overlap, "bad tile_overlap None"),
     (_damage_cells, "NaN or infinite"),
 ])
 def test_a_damaged_run_folder_is_one_line_and_exit_2(finished_run, tmp_path, capsys, damage, message):
@@ -375,8 +387,6 @@ def test_a_run_of_a_custom_preset_is_assembled_and_resumed(photos, tmp_path, cap
 
     from dippas.dip import DippasRun, get_preset
     from dippas.dip.presets import PRESETS
-    from dippas.io import load_image
-
     tiny = dataclasses.replace(get_preset("fast").with_overrides(max_iter=2, save_psnr=1.0),
                                name="tiny-custom")
     run = tmp_path / "run"

@@ -297,14 +297,11 @@ class DippasJob(_JobDict):
         """This job resolved for ``image`` (as :meth:`prepare` returns it): its seed, and no
         tile overlap when the image is one tile (nothing overlaps; the run records 0)."""
         from .dip.dippas_run import content_seed
-        from .dip.tiling import axis_splits
+        from .dip.tiling import effective_overlap
 
         job = self if self.seed is not None else self.replace(seed=content_seed(image))
-        h, w = image.shape[:2]
-        if job.tile_overlap and all(len(axis_splits(n, job.tile, job.tile_overlap)) == 1
-                                    for n in (h, w)):
-            job = job.replace(tile_overlap=0)
-        return job
+        overlap = effective_overlap(image.shape[0], image.shape[1], job.tile, job.tile_overlap)
+        return job if overlap == job.tile_overlap else job.replace(tile_overlap=overlap)
 
     def run_identity(self) -> dict:
         """The resolved values of :attr:`RUN_IDENTITY`, as ``params.json`` records them.

@@ -60,7 +60,7 @@ from .store import (
     create_run_folder,
     is_run_folder,
 )
-from .tiling import DEFAULT_TILE, TileGeometry, tile_grid
+from .tiling import DEFAULT_TILE, TileGeometry, effective_overlap, tile_grid
 
 if TYPE_CHECKING:
     from ..assembly.stop_rule import AssembledStop
@@ -323,6 +323,7 @@ class DippasRun:
         img = as_rgb_uint8(image)
         if int(checkpoint_every) < 1:
             raise DippasInputError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
+        tile_overlap = effective_overlap(img.shape[0], img.shape[1], int(tile), tile_overlap)
         tiles = tile_grid(img.shape[0], img.shape[1], int(tile), p.pad_multiple, tile_overlap)
         if fingerprint is not None:
             fingerprint = check_fingerprint(fingerprint, shape=img.shape[:2])

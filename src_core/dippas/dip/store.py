@@ -32,7 +32,7 @@ from ..errors import DippasInputError
 from ..io import atomic_write
 from ..jsonio import read_json, write_json
 from .appendable_npy import AppendableNpy, open_frames, valid_frame_count
-from .tiling import TileGeometry
+from .tiling import TileGeometry, check_overlap
 
 PARAMS = "params.json"
 INPUT = "input.npy"
@@ -537,6 +537,11 @@ def _checked_tiles(path: Path, params: dict) -> list[TileGeometry]:
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
             or not all(0 < v <= _MAX_RUN_SIDE for v in shape[:2])):
         raise DippasInputError(f"{path / PARAMS}: bad image_shape {shape!r}")
+    tile, overlap = params.get("tile"), params.get("tile_overlap", 0)
+    try:  # as a job would have checked it (any int tile when the tile itself is damaged)
+        check_overlap(tile if isinstance(tile, int) and not isinstance(tile, bool) else 1 << 30, overlap)
+    except DippasInputError:
+        raise DippasInputError(f"{path / PARAMS}: bad tile_overlap {overlap!r}") from None
     raw = params.get("tiles")
     if not isinstance(raw, list) or not raw:
         raise DippasInputError(f"{path / PARAMS}: no tiles recorded")

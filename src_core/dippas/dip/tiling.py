@@ -109,6 +109,23 @@ def check_overlap(tile: int, overlap: int) -> int:
     return int(overlap)
 
 
+def effective_overlap(height: int, width: int, tile: int, overlap: int) -> int:
+    """The overlap a ``height x width`` photo's grid really has: 0 when it is one tile.
+
+    A photo that fits in one tile has nothing to overlap, so its run records 0
+    whatever was asked, and runs of it compare equal across overlap settings.
+
+    Examples
+    --------
+    >>> effective_overlap(256, 256, 512, 32), effective_overlap(448, 448, 256, 32)
+    (0, 32)
+    """
+    overlap = check_overlap(tile, overlap)
+    if overlap and all(len(axis_splits(n, tile, overlap)) == 1 for n in (height, width)):
+        return 0
+    return overlap
+
+
 def axis_splits(length: int, tile: int, overlap: int = 0) -> list[tuple[int, int]]:
     """``(start, size)`` of the tiles along one axis of ``length`` pixels.
 
