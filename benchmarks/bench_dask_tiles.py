@@ -37,27 +37,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DRESDEN = ROOT.parent / "shared" / "data" / "dresden"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def crop_and_fingerprint(photo: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The centre crop of a shared natural photo and its camera's K at the same crop."""
-    import dippas
-    from dippas.fingerprint import centre_crop
-    from dippas.io import load_image
-
-    path = DRESDEN / "natural" / f"{photo}.jpg"
-    camera = photo.rsplit("_", 1)[0]
-    flats = sorted((DRESDEN / "flatfield" / camera).glob("*.jpg"))
-    k = dippas.estimate_fingerprint(flats, crop=size)
-    return centre_crop(load_image(path), (size, size)), k
+from bench_tile_seams import crop_and_fingerprint  # noqa: E402  (the same crop and K)
 
 
 def timed_run(job, image, k, folder: Path, name: str, threads: int | None) -> tuple[np.ndarray, float]:

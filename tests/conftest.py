@@ -30,6 +30,18 @@ def dresden_dir(shared_data) -> Path:
     return shared_data / "dresden"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: tiny networks run fastest (and most predictably on a
+    shared machine) on one thread, and Dask workers of one thread round alike."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -13,25 +13,18 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from dippas.assembly import RunAssembler
 from dippas.dip.dippas_run import DippasRun
 from dippas.dip.presets import get_preset
 from dippas.errors import DippasInputError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = get_preset("fast", max_iter=40, lr=1e-2, stop_psnr=60.0, save_psnr=14.0).with_overrides(
     z_channels=8, widths=(4, 8), skip_channels=(4,))
 GRID = {"tile": 48, "tile_overlap": 8}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The workers run one torch thread each; the sequential references too (same rounding)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -29,18 +29,12 @@ from dippas.dip.pattern import injection_pattern  # noqa: E402
 from dippas.errors import DippasInputError  # noqa: E402
 from dippas.progress import CancelToken  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 #: A tiny two-scale network: ~15 ms per iteration at 40x36 on one CPU thread.
 TINY = get_preset("fast", max_iter=40, lr=1e-2, stop_psnr=60.0, save_psnr=14.0).with_overrides(
     z_channels=8, widths=(4, 8), skip_channels=(4,))
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks run fastest (and most predictably on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("napari")
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("one_torch_thread")]
 
 from dippas.dip import DippasRun, RunStore, get_preset  # noqa: E402
 
@@ -28,13 +28,6 @@ TINY = get_preset("fast", max_iter=20, lr=1e-2, stop_psnr=60.0, save_psnr=10.0).
     z_channels=8, widths=(4, 8), skip_channels=(4,))
 SIZE = 48
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
