@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 
 import numpy as np
 
@@ -59,10 +59,8 @@ from .tiling import TileGeometry, padded
 
 #: Network-defining preset fields a checkpoint must agree with.
 _NETWORK_FIELDS = ("z_channels", "z_std", "z_noise_std", "widths", "skip_channels",
-                   "alpha", "negative_slope", "upsample", "seed", "lr", "lr_half_life", "amsgrad", "warm_start")
-
-#: Values of network fields added later, for checkpoints written before them.
-_ABSENT_MEANS = {"warm_start": False, "lr_half_life": 0}
+                   "alpha", "negative_slope", "upsample", "seed", "lr", "lr_half_life", "amsgrad",
+                   "warm_start")
 
 #: Stop reason of an inversion ended because its assembly was good enough
 #: (:mod:`dippas.assembly.stop_rule`).
@@ -355,10 +353,11 @@ class Inversion:
         if list(state["image_shape"]) != list(self.shape):
             raise DippasInputError(
                 f"checkpoint is for a {state['image_shape']} image, not {list(self.shape)}")
-        saved = state["preset"]
+        # a field the checkpoint predates had the value Preset gives it by default
+        saved = {**_preset_defaults(), **state["preset"]}
         mine = self.preset.to_dict()
         for key in _NETWORK_FIELDS:
-            if saved.get(key, _ABSENT_MEANS.get(key)) != mine[key]:
+            if saved.get(key) != mine[key]:
                 raise DippasInputError(
                     f"checkpoint was made with {key}={saved.get(key)!r}, not {mine[key]!r}"
                 )
@@ -493,6 +492,11 @@ class Inversion:
             if callback is not None:
                 callback(last)
         return last
+
+
+def _preset_defaults() -> dict:
+    """The default value of every :class:`Preset` field that has one."""
+    return {f.name: f.default for f in fields(Preset) if f.default is not MISSING}
 
 
 def _to_uint8(out) -> np.ndarray:
