@@ -144,15 +144,8 @@ def _invert_on_workers(dip_run, workers: int, token, threads: int | None):
                                        threads=threads)
 
 
-def _on_workers(dip_run, workers: int) -> bool:
-    if workers <= 1:
-        return False
-    from ..batch.tiles import tiles_for_workers
-
-    return tiles_for_workers(dip_run, workers)
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..batch.tiles import tiles_for_workers
     from ..dip.dippas_run import open_run
     from ..io import load_fingerprint, load_image
     from ..progress import CancelToken
@@ -170,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     token = CancelToken()
     previous = _install_sigint(token)
     try:
-        if _on_workers(dip_run, job.workers):
+        if tiles_for_workers(dip_run, job.workers):
             summary = _invert_on_workers(dip_run, job.workers, token, args.threads)
         else:
             if args.threads:
