@@ -161,10 +161,10 @@ def _validate(p: Preset) -> None:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise DippasInputError(f"{name} must be a positive integer, got {value!r}")
-    if not isinstance(p.lr_half_life, int) or isinstance(p.lr_half_life, bool) or p.lr_half_life < 0:
-        raise DippasInputError(f"lr_half_life must be a non-negative integer, got {p.lr_half_life!r}")
-    if not isinstance(p.seed, int) or isinstance(p.seed, bool) or p.seed < 0:
-        raise DippasInputError(f"seed must be a non-negative integer, got {p.seed!r}")
+    for name in ("lr_half_life", "seed"):
+        value = getattr(p, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DippasInputError(f"{name} must be a non-negative integer, got {value!r}")
     if not isinstance(p.warm_start, bool):
         raise DippasInputError(f"warm_start must be true or false, got {p.warm_start!r}")
     if len(p.widths) < 1 or any(int(w) < 1 for w in p.widths):
