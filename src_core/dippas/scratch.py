@@ -11,6 +11,11 @@ original pixels (``run/input.npy``) while it exists:
   ``SIGINT``), terminated (``SIGTERM``, ``SIGHUP``: turned into a clean
   exit while a scratch folder is open, in the main thread), and at
   interpreter exit;
+- a terminated process that has not exited :data:`EXIT_GRACE_S` seconds
+  after the signal (Python can lose the exit a signal handler raises, when
+  it arrives inside some C code, and a blocked ``finally`` can hold it up),
+  or that gets the signal a second time, deletes its scratch folders and
+  exits at once (:func:`os._exit`);
 - a process killed outright (``SIGKILL``, power loss) cannot clean up: the
   owner holds a lock on ``<folder>/.lock`` while it lives, and the next
   scratch folder made by any dippas process of the same user deletes every
@@ -40,12 +45,16 @@ LOCK_NAME = ".lock"
 LOCKLESS_STALE_S = 24 * 3600
 #: Signals turned into a clean exit while a scratch folder is open.
 _EXIT_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+#: Seconds a terminated process has to exit cleanly before it deletes its
+#: scratch folders and exits at once.
+EXIT_GRACE_S = 10.0
 
-__all__ = ["LOCK_NAME", "PREFIX", "scratch_dir", "sweep_stale"]
+__all__ = ["EXIT_GRACE_S", "LOCK_NAME", "PREFIX", "scratch_dir", "sweep_stale"]
 
 _lock = threading.Lock()
 _live: dict[Path, int] = {}
 _saved_handlers: dict[int, object] = {}
+_exit_deadline: threading.Thread | None = None
 
 
 def _is_stale(folder: Path) -> bool:
@@ -99,8 +108,40 @@ def sweep_stale(root: str | os.PathLike | None = None) -> list[Path]:
     return removed
 
 
+def _remove_live_now() -> None:
+    """Delete every live scratch folder without waiting for its owner (the process is ending)."""
+    for _ in range(3):  # a thread of the dying process may still be writing in one
+        folders = list(_live.copy())
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not any(folder.exists() for folder in folders):
+            return
+
+
+def _exit_now(code: int) -> None:
+    _remove_live_now()
+    os._exit(code)
+
+
+def _exit_after_grace(code: int) -> None:
+    time.sleep(EXIT_GRACE_S)
+    _exit_now(code)
+
+
 def _exit_on_signal(signum, frame) -> None:  # noqa: ARG001 - signal API
-    raise SystemExit(128 + signum)
+    """A clean exit (``SystemExit``), and a deadline for it; a second signal exits at once.
+
+    No lock is taken here: the handler runs in the main thread, which may hold
+    :data:`_lock` when the signal arrives.
+    """
+    global _exit_deadline
+    code = 128 + signum
+    if _exit_deadline is not None:
+        _exit_now(code)
+    _exit_deadline = threading.Thread(target=_exit_after_grace, args=(code,), daemon=True,
+                                      name="dippas-exit-deadline")
+    _exit_deadline.start()
+    raise SystemExit(code)
 
 
 def _install_handlers() -> None:
