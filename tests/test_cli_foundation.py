@@ -55,3 +55,18 @@ def test_missing_required_arguments_exit_2(cmd):
     res = subprocess.run([sys.executable, "-m", "dippas.cli", cmd], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2 and "error" in res.stderr
+
+
+def test_failed_tile_task_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    """A Dask worker's failure (``TileError``) ends the command with one line, not a traceback."""
+    from dippas.batch.tiles import TileError
+    from dippas.cli import residual
+
+    def fail(args):
+        raise TileError("tile 0_1: RuntimeError: worker lost")
+
+    monkeypatch.setattr(residual, "run", fail)
+    (tmp_path / "x.png").write_bytes(b"")  # the parser wants it to exist; run never reads it
+    assert main(["residual", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.npy")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "dippas residual: error: tile 0_1: RuntimeError: worker lost"]

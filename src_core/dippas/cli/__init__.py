@@ -28,6 +28,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 
+from ..batch.tiles import TileError
 from ..errors import Cancelled, DippasInputError, one_line
 
 
@@ -127,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print(f"dippas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except TileError as exc:  # a Dask worker's failure, already one line naming the tile
+        print(f"dippas {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
