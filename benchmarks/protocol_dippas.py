@@ -48,7 +48,10 @@ def _run_dir(image: np.ndarray, job) -> Path:
                               *job.EXECUTION)}
     inversion["max_iter"] = None
     # fields added later, at the value runs had before them, stay out: old runs are found again
-    if inversion.get("warm_start") is None:
+    # (the warm start by its resolved value: the preset's default changed from off to on)
+    if job.preset_parameters().warm_start:
+        inversion["warm_start"] = True
+    else:
         inversion.pop("warm_start", None)
     if job.for_image(image).tile_overlap == 0:  # a crop of one tile: nothing overlaps
         inversion.pop("tile_overlap", None)
@@ -122,3 +125,15 @@ def noise_001(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
 
     register_preset(get_preset("fast", z_noise_std=0.01), name="fast-noise-0.01")
     return _run(image, fingerprint, preset="fast-noise-0.01")
+
+
+def warm_start(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default job started from the packaged warm-start weights (``--warm-start``; the
+    default since it was measured here)."""
+    return _run(image, fingerprint, warm_start=True)
+
+
+def cold_start(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The default job from a seeded random initialisation (``--no-warm-start``; the default
+    before the warm start)."""
+    return _run(image, fingerprint, warm_start=False)

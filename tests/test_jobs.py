@@ -161,7 +161,7 @@ def test_a_run_of_another_photo_fingerprint_or_job_is_refused(photos, tmp_path, 
         ([a, "-o", tmp_path / "c.png", "-k", k], "PRNU-blind run"),
         ([a, "-o", tmp_path / "d.png", "--blind", "--seed", "3"], "seed"),
         ([a, "-o", tmp_path / "e.png", "--blind", "--preset", "paper"], "preset"),
-        ([a, "-o", tmp_path / "f.png", "--blind", "--warm-start"], "warm_start"),
+        ([a, "-o", tmp_path / "f.png", "--blind", "--no-warm-start"], "warm_start"),
     ]
     for args, message in cases:
         assert _anonymize(*args, "--run", run) == 2
@@ -171,7 +171,8 @@ def test_a_run_of_another_photo_fingerprint_or_job_is_refused(photos, tmp_path, 
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
     # the same photo and job reuse the finished run
     assert _anonymize(a, "-o", tmp_path / "again.png", "--blind", "--run", run) == 0
-    # a run written before the warm start existed is a random-initialisation one
+    # a run written before the warm start existed is a random-initialisation one; the same
+    # command (the warm start left to the preset, whose default is now on) still continues it
     params = json.loads((run / "params.json").read_text())
     del params["warm_start"], params["preset_parameters"]["warm_start"]
     (run / "params.json").write_text(json.dumps(params))

@@ -28,6 +28,8 @@ def photo() -> tuple[np.ndarray, np.ndarray]:
 
 def test_a_network_without_a_warm_start_is_refused_in_one_line():
     tiny = get_preset("fast").with_overrides(z_channels=4, widths=(4, 8), skip_channels=(4,))
+    assert not tiny.warm_start  # fast's warm start is not inherited by another network
+    assert get_preset("fast").with_overrides(lr=1e-3).warm_start  # the same network keeps it
     with pytest.raises(DippasInputError, match=r"no warm start ships .* it exists for: fast") as err:
         tiny.with_overrides(warm_start=True)
     assert "\n" not in str(err.value)
@@ -35,6 +37,7 @@ def test_a_network_without_a_warm_start_is_refused_in_one_line():
 
 def test_the_packaged_warm_start_fits_the_fast_network_and_loads_weights_only():
     fast = get_preset("fast")
+    assert fast.warm_start  # the default (C held on the 64-crop protocol, docs/evaluation.md)
     path = warm_start_path(fast)
     assert path.is_file() and path.stat().st_size < 5_000_000
     data = torch.load(path, map_location="cpu", weights_only=True)
@@ -62,7 +65,7 @@ def test_an_inversion_starts_from_the_warm_start_and_its_seed_still_draws_z(phot
 
 def test_a_checkpoint_keeps_its_initialisation(photo):
     image, k = photo
-    plain = Inversion(image, k, get_preset("fast", max_iter=1), device="cpu")
+    plain = Inversion(image, k, get_preset("fast", max_iter=1, warm_start=False), device="cpu")
     plain.step()
     state = plain.state_dict()
     warm = Inversion(image, k, get_preset("fast", max_iter=1, warm_start=True), device="cpu")
@@ -70,7 +73,8 @@ def test_a_checkpoint_keeps_its_initialisation(photo):
         warm.load_state_dict(state)
     # a checkpoint written before the field existed is a random-initialisation one
     del state["preset"]["warm_start"]
-    Inversion(image, k, get_preset("fast", max_iter=1), device="cpu").load_state_dict(state)
+    Inversion(image, k, get_preset("fast", max_iter=1, warm_start=False),
+              device="cpu").load_state_dict(state)
     with pytest.raises(DippasInputError, match="warm_start"):
         warm.load_state_dict(state)
 

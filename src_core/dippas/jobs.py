@@ -303,6 +303,19 @@ class DippasJob(_JobDict):
         overlap = effective_overlap(image.shape[0], image.shape[1], job.tile, job.tile_overlap)
         return job if overlap == job.tile_overlap else job.replace(tile_overlap=overlap)
 
+    def for_run(self, params: Mapping[str, Any]) -> DippasJob:
+        """This job for continuing the run that ``params`` (its ``params.json``) records.
+
+        A warm start the job leaves to the preset (None) takes the run's: the
+        ``fast`` preset's default changed from a random start to the warm
+        start, and the same command must still continue a run made before.
+        """
+        from .dip.store import LEGACY_PARAMS
+
+        if self.warm_start is not None:
+            return self
+        return self.replace(warm_start=bool({**LEGACY_PARAMS, **params}["warm_start"]))
+
     def run_identity(self) -> dict:
         """The resolved values of :attr:`RUN_IDENTITY`, as ``params.json`` records them.
 
@@ -344,7 +357,8 @@ class DippasJob(_JobDict):
 
         img, k = self.prepare(image, fingerprint)
         if is_run_folder(run_dir):
-            RunStore(run_dir).check_matches(img, k, self.for_image(img).run_identity())
+            store = RunStore(run_dir)
+            store.check_matches(img, k, self.for_image(img).for_run(store.params).run_identity())
         else:
             check_run_dir(run_dir, resume=False)
 

@@ -699,7 +699,8 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
     exists = is_run_folder(run_dir)
     if resume is True or (resume is None and exists):
         check_run_dir(run_dir, resume=True)
-        RunStore(run_dir).check_matches(image, fingerprint, job.run_identity())
+        store = RunStore(run_dir)
+        store.check_matches(image, fingerprint, job.for_run(store.params).run_identity())
         return DippasRun.open(run_dir, device=job.device, max_iter=job.max_iter,
                               stop_psnr=job.stop_psnr, early_stop=job.stop_rule(), **engine)
     p = job.preset_parameters()
