@@ -60,7 +60,7 @@ from .tiling import TileGeometry, padded
 #: Network-defining preset fields a checkpoint must agree with.
 _NETWORK_FIELDS = ("z_channels", "z_std", "z_noise_std", "widths", "skip_channels",
                    "alpha", "negative_slope", "upsample", "seed", "lr", "lr_half_life", "amsgrad",
-                   "warm_start")
+                   "ncc_weight", "warm_start")
 
 #: Stop reason of an inversion ended because its assembly was good enough
 #: (:mod:`dippas.assembly.stop_rule`).
@@ -394,6 +394,10 @@ class Inversion:
         out = out[:, :, :h, :w].float()
         fit = out * (1.0 + self.gamma * self.pattern)
         loss = torch.mean((fit - self.target) ** 2)
+        if self.preset.ncc_weight:
+            from .correlation_loss import ncc_penalty
+
+            loss = loss + self.preset.ncc_weight * ncc_penalty(out, self.pattern)
         with torch.no_grad():
             mse = torch.mean((out - self.target) ** 2)
         return out, loss, mse

@@ -71,6 +71,10 @@ class Preset:
         the residuals of the cell statistics.
     cell : int
         Side of the cells of the cell statistics, in pixels.
+    ncc_weight : float
+        Weight of the squared correlation of the output's high-pass with
+        ``gray(output) * P`` in the loss (:mod:`dippas.dip.correlation_loss`,
+        the paper's proposed "NCC term"); 0, the paper, leaves it out.
     warm_start : bool
         Start the network from the packaged meta-learned weights of its
         shape (:mod:`dippas.dip.warm_start`) instead of a seeded random
@@ -97,6 +101,7 @@ class Preset:
     seed: int = 0
     sigma: float = 3.0
     cell: int = 16
+    ncc_weight: float = 0.0
     warm_start: bool = False
     description: str = field(default="", compare=False)
 
@@ -167,8 +172,10 @@ def _validate(p: Preset) -> None:
 
     for name in ("z_std", "lr", "alpha", "stop_psnr", "save_psnr", "sigma"):
         positive(name, getattr(p, name))
-    if not (math.isfinite(p.z_noise_std) and p.z_noise_std >= 0):
-        raise DippasInputError(f"z_noise_std must be >= 0, got {p.z_noise_std!r}")
+    for name in ("z_noise_std", "ncc_weight"):
+        value = getattr(p, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise DippasInputError(f"{name} must be >= 0, got {value!r}")
     for name in ("z_channels", "max_iter", "cell"):
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
