@@ -17,6 +17,7 @@ def test_demo_writes_outputs_report_and_figure(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} >= {"sample.png", "sample_fingerprint.npy",
                                                "anonymized.png", "report.json", "figure.png"}
     assert json.loads((out / "report.json").read_text())["psnr"] == report["psnr"]
+    assert report["job"]["warm_start"] is True  # what ran, not the job's unset field
     assert report["input"]["match"]  # the simulated camera is attributable before
     assert abs(report["output"]["ncc"]) < abs(report["input"]["ncc"])
     with Image.open(out / "anonymized.png") as im:

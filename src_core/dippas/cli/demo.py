@@ -147,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
                              on_iteration=iteration_postfix(bar))
     seconds = time.perf_counter() - t0
     save_image(out / "anonymized.png", anonymized, force=True)
-    report = {"seconds": seconds, "job": job.to_dict(), **anonymization_report(image, anonymized, k)}
+    resolved = job.replace(warm_start=job.preset_parameters().warm_start)  # not the unset None
+    report = {"seconds": seconds, "job": resolved.to_dict(),
+              **anonymization_report(image, anonymized, k)}
     write_json(out / "report.json", report)
     b = job.block_size if isinstance(job.block_size, int) else args.size
     block_ncc_figure(out / "figure.png", image, anonymized, k, b, force=True,
