@@ -69,7 +69,9 @@ def test_scratch_deleted_when_the_clean_exit_is_lost(tmp_path, times):
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.1)
     proc.wait(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM
+    # 143: the deadline's exit, or the clean exit when the signal landed outside the
+    # script's try; then a second signal meets the restored default action (-15)
+    assert proc.returncode in (128 + signal.SIGTERM, -signal.SIGTERM)
     assert not folder.exists()
 
 
