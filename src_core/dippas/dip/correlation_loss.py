@@ -41,7 +41,7 @@ def ncc_penalty(out, pattern):
     Tensor
         A scalar in [0, 1].
     """
-    r, g, b = GRAY_WEIGHTS
+    r, g, b = (float(w) for w in GRAY_WEIGHTS)  # Python floats: no NumPy scalar meets a tensor
     gray = r * out[:, 0:1] + g * out[:, 1:2] + b * out[:, 2:3]
     x = high_pass(gray)
     y = gray * pattern
