@@ -137,7 +137,7 @@ def _optimizer(cfg: dict, params: list, torch):
 def _plain_conv(enabled: bool):
     from dippas.dip import network
 
-    network._PLAIN_CONV = bool(enabled)
+    network._MODE.plain = bool(enabled)  # this process times one configuration
 
 
 # --------------------------------------------------------------------------

@@ -151,11 +151,9 @@ def test_fast_paths_are_exact(batch):
         grads = torch.autograd.grad((out ** 2).sum(), list(net.parameters()))
         return out, grads
 
-    netmod._PLAIN_CONV = True
-    try:
+    with netmod.plain_convolutions():
         ref_out, ref_grads = run()
-    finally:
-        netmod._PLAIN_CONV = False
+    assert not netmod._plain()
     net.set_fused_input(True)
     assert all(b.fused_input for b in net.blocks())
     out, grads = run()
@@ -252,7 +250,7 @@ def test_count_flops_positive_and_scales_with_area():
     both = count_flops(net, (1, 8, 32, 32), backward=True)
     assert 2 * f32 < both <= 3 * f32
     # the fast paths are off during counting and restored afterwards
-    assert net.encoders[0].fused_input and not netmod._PLAIN_CONV
+    assert net.encoders[0].fused_input and not netmod._plain()
     conv = torch.nn.Conv2d(3, 5, 3, padding=1)
     assert count_flops(conv, (1, 3, 10, 10)) == 2 * 5 * 3 * 9 * 100
     assert count_flops(conv, (1, 3, 20, 20)) == 4 * count_flops(conv, (1, 3, 10, 10))

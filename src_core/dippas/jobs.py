@@ -54,6 +54,7 @@ from .assembly.geometry import (
 from .assembly.stop_rule import DEFAULT_TARGET_PSNR, AssembledStop
 from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
+from .dip.tile_batch import check_tiles_at_once
 from .dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, check_overlap
 from .errors import DippasInputError
 from .inpainting.profiles import DEFAULT_PROFILE
@@ -215,6 +216,12 @@ class DippasJob(_JobDict):
         defines a run (a run started with 2 workers is resumed with 1), nor
         of the output: each tile's is the same as in this process with the
         same torch threads per tile.
+    tiles_at_once : int or None
+        Tiles of one photo inverted together in this process, as one batched
+        model (:mod:`dippas.dip.tile_batch`: each tile keeps its own weights,
+        BatchNorm statistics, optimiser and seed). None (the default):
+        :data:`~dippas.dip.tile_batch.GPU_TILES_AT_ONCE` on a CUDA GPU, 1
+        elsewhere. Not part of what defines a run.
     """
 
     method: ClassVar[str] = "dippas"
@@ -224,7 +231,7 @@ class DippasJob(_JobDict):
     #: Fields whose None is a setting of its own (τ none, no target), not "the default".
     NONE_IS_A_VALUE: ClassVar[tuple[str, ...]] = ("psnr_threshold", "target_psnr")
     #: Fields of where and how the job runs, not of its output (left out of batch keys).
-    EXECUTION: ClassVar[tuple[str, ...]] = ("device", "workers")
+    EXECUTION: ClassVar[tuple[str, ...]] = ("device", "workers", "tiles_at_once")
 
     mode: str = "aware"
     preset: str = DEFAULT_PRESET
@@ -244,6 +251,7 @@ class DippasJob(_JobDict):
     rule: str = "paper"
     device: str = "auto"
     workers: int = 1
+    tiles_at_once: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in DIPPAS_MODES:
@@ -258,6 +266,7 @@ class DippasJob(_JobDict):
         _positive_int("tile", self.tile)
         _positive_int("workers", self.workers)
         object.__setattr__(self, "workers", int(self.workers))
+        object.__setattr__(self, "tiles_at_once", check_tiles_at_once(self.tiles_at_once))
         object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
         _positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
@@ -425,7 +434,8 @@ class DippasJob(_JobDict):
 
         img, k = self.prepare(image, fingerprint)
         self.check_workers()
-        run = open_run(run_dir, img, k, self, resume=resume, **engine)
+        run = open_run(run_dir, img, k, self, resume=resume, tiles_at_once=self.tiles_at_once,
+                       **engine)
         if run.is_complete:
             return Path(run_dir)
         total = run.preset.max_iter * len(run.tiles)
@@ -447,9 +457,14 @@ class DippasJob(_JobDict):
                     raise Cancelled(f"inversion stopped; resume with the same run folder {run_dir}")
                 return Path(run_dir)
 
+        cap = run.preset.max_iter
+        finished_before = (len(run.tiles) - len(run.unfinished_tiles())) * cap
+        done_by_tile: dict[int, int] = {}
+
         def report(ev) -> None:
-            if progress is not None:
-                progress(ev.tile_index * run.preset.max_iter + ev.iteration, total)
+            if progress is not None:  # tiles inverted together report in turn
+                done_by_tile[ev.tile_index] = cap if ev.done else ev.iteration
+                progress(finished_before + sum(done_by_tile.values()), total)
             if on_iteration is not None:
                 on_iteration(ev)
 

@@ -73,7 +73,9 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
 
 
 def add_workers_argument(g: argparse._ArgumentGroup) -> None:
-    """--workers of ``anonymize`` and ``invert``: the tiles of one photo on Dask workers."""
+    """--workers and --tiles-at-once of ``anonymize`` and ``invert``: how the tiles of one
+    photo run (on Dask workers; batched in this process)."""
+    from ..dip.tile_batch import GPU_TILES_AT_ONCE
     from ._common import positive_int
 
     g.add_argument("--workers", type=positive_int, default=None, metavar="N",
@@ -81,6 +83,10 @@ def add_workers_argument(g: argparse._ArgumentGroup) -> None:
                    "processes (CPU; needs the [dask] extra; at most one per core); "
                    f"{_DIPPAS.workers}: one tile after the other in this process (default "
                    f"{_DIPPAS.workers})")
+    g.add_argument("--tiles-at-once", type=positive_int, default=None, metavar="N",
+                   help="invert N tiles of the photo together in this process, as one batched "
+                   "model, each with its own weights and seed (default: "
+                   f"{GPU_TILES_AT_ONCE} on a CUDA GPU, 1 elsewhere)")
 
 
 def add_assembly_arguments(g: argparse._ArgumentGroup) -> None:

@@ -58,11 +58,12 @@ def _job(args):
     if args.method == "dippas":
         check_mode("blind" if args.blind else "aware",
                    args.fingerprint is not None or args.camera_photos is not None)
-        job = dippas_job(args).replace(workers=args.workers)
+        job = dippas_job(args).replace(workers=args.workers, tiles_at_once=args.tiles_at_once)
         job.check_workers()
         return job
-    if args.workers is not None:
-        raise DippasInputError("--workers applies to --method dippas only")
+    for option in ("workers", "tiles_at_once"):
+        if getattr(args, option) is not None:
+            raise DippasInputError(f"--{option.replace('_', '-')} applies to --method dippas only")
     return inpainting_job(args)
 
 

@@ -58,7 +58,7 @@ def _resume_command(args: argparse.Namespace) -> str:
     parts += ["--run", str(args.run)]
     if args.device is not None:
         parts += ["--device", args.device]
-    for opt in ("max_iter", "stop_psnr", "workers"):
+    for opt in ("max_iter", "stop_psnr", "workers", "tiles_at_once"):
         value = getattr(args, opt)
         if value is not None:
             parts += ["--" + opt.replace("_", "-"), str(value)]
@@ -85,19 +85,22 @@ def _job(args: argparse.Namespace):
     check_run_dir(args.run, resume=args.resume)
     mode = "blind" if args.blind else "aware"
     base = DippasJob.from_run(RunStore(args.run).params, mode=mode) if args.resume else None
-    job = dippas_job(args, base).replace(workers=args.workers)
+    job = dippas_job(args, base).replace(workers=args.workers, tiles_at_once=args.tiles_at_once)
     job.check_workers()
     return job
 
 
 class _Progress:
-    """tqdm bar per tile with PSNR, gamma, saved count and speed."""
+    """tqdm bar per tile (or per group of tiles inverted together) with PSNR, gamma, saved
+    count and speed. Tiles inverted together advance in step: the bar follows one of them
+    until it ends, then the next to report."""
 
     def __init__(self) -> None:
         from ..progress import Throttle
 
         self.bar = None
         self.tile = None
+        self.tile_done = True
         self.throttle = Throttle(0.1)
         self.cells_bar = None
 
@@ -105,12 +108,17 @@ class _Progress:
         from ._common import progress_bar
 
         if self.tile != ev.tile_index:
+            if not self.tile_done:  # another tile of the group the bar follows
+                return
             if self.bar is not None:
                 self.bar.close()
             name = ev.tile.name if ev.tile is not None else "0_0"
             desc = "invert" if ev.n_tiles == 1 else f"tile {name} ({ev.tile_index + 1}/{ev.n_tiles})"
+            if ev.tiles_together > 1:
+                desc = f"{ev.tiles_together} tiles together, following {name} ({ev.n_tiles} in all)"
             self.bar = progress_bar(ev.max_iter, desc, unit="it", initial=ev.iteration - 1)
             self.tile = ev.tile_index
+        self.tile_done = ev.done
         if self.throttle() or ev.done:
             self.bar.set_postfix_str(
                 f"PSNR {ev.psnr:.2f} dB, gamma {ev.gamma:.4g}, saved {ev.n_saved}, {ev.its_per_s:.2f} it/s",
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         fingerprint = load_fingerprint(args.fingerprint)
     image, fingerprint = job.prepare(load_image(args.image), fingerprint)
     dip_run = open_run(args.run, image, fingerprint, job, resume=args.resume,
+                       tiles_at_once=job.tiles_at_once,
                        bf16=args.bf16, channels_last=args.channels_last,
                        checkpoint_every=args.checkpoint_every)
     token = CancelToken()

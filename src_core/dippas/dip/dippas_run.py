@@ -224,6 +224,10 @@ class DippasRun:
         Also stop a tile as soon as its assembly meets this rule (checked
         every ``early_stop.check_every`` iterations); None: only the preset's
         stop PSNR and iteration cap.
+    tiles_at_once : int, optional
+        Tiles inverted together, as one batched model
+        (:mod:`dippas.dip.tile_batch`); None: :func:`~dippas.dip.tile_batch.resolve_tiles_at_once`
+        chooses (several on a CUDA GPU, one elsewhere).
     **overrides
         ``max_iter`` or ``stop_psnr`` to change them for the rest of the run.
 
@@ -236,7 +240,10 @@ class DippasRun:
     def __init__(self, run_dir: str | os.PathLike, *, device: str = "auto", bf16: bool = False,
                  channels_last: bool = False, checkpoint_every: int | None = None,
                  network_factory: Callable[[Preset], object] | None = None,
-                 early_stop: AssembledStop | None = None, **overrides) -> None:
+                 early_stop: AssembledStop | None = None, tiles_at_once: int | None = None,
+                 **overrides) -> None:
+        from .tile_batch import check_tiles_at_once
+
         self.path = Path(run_dir)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         store = RunStore(self.path)
@@ -263,6 +270,7 @@ class DippasRun:
         self.channels_last = bool(channels_last)
         self.network_factory = network_factory
         self.early_stop = early_stop
+        self.requested_tiles_at_once = check_tiles_at_once(tiles_at_once)
         self.cancelled = False
 
     # ------------------------------------------------------------ construction
@@ -273,7 +281,8 @@ class DippasRun:
                checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
                device: str = "auto", bf16: bool = False, channels_last: bool = False,
                network_factory: Callable[[Preset], object] | None = None,
-               early_stop: AssembledStop | None = None, **overrides) -> DippasRun:
+               early_stop: AssembledStop | None = None, tiles_at_once: int | None = None,
+               **overrides) -> DippasRun:
         """Validate everything, then create a run folder.
 
         Parameters
@@ -297,7 +306,7 @@ class DippasRun:
             :attr:`dippas.jobs.DippasJob.tile_overlap`).
         checkpoint_every : int, optional
             Iterations between checkpoints (default 50).
-        device, bf16, channels_last, network_factory, early_stop
+        device, bf16, channels_last, network_factory, early_stop, tiles_at_once
             See the class.
         **overrides
             ``max_iter``, ``stop_psnr``, ``save_psnr``, ``seed``, ``lr``
@@ -314,7 +323,9 @@ class DippasRun:
             nothing is written then.
         """
         from .device import resolve_device
+        from .tile_batch import check_tiles_at_once
 
+        check_tiles_at_once(tiles_at_once)
         unknown = sorted(k for k in overrides if k not in OVERRIDABLE
                          and k not in Preset.__dataclass_fields__)
         if unknown:
@@ -333,7 +344,8 @@ class DippasRun:
         create_run_folder(run_dir, _params(p, mode, img, tile, tile_overlap, tiles, checkpoint_every),
                           img, pattern)
         return cls(run_dir, device=device, bf16=bf16, channels_last=channels_last,
-                   network_factory=network_factory, early_stop=early_stop)
+                   network_factory=network_factory, early_stop=early_stop,
+                   tiles_at_once=tiles_at_once)
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, **kwargs) -> DippasRun:
@@ -401,6 +413,12 @@ class DippasRun:
                             done=engine.done, stop_reason=engine.stop_reason)
 
     # ------------------------------------------------------------ running
+    def tiles_at_once(self) -> int:
+        """How many tiles this run inverts together on its device."""
+        from .tile_batch import resolve_tiles_at_once
+
+        return resolve_tiles_at_once(self.requested_tiles_at_once, self.device)
+
     def tile_indices(self, tiles: Iterable[int] | None = None) -> list[int]:
         """The indices into :attr:`tiles` of a subset (None: every tile), checked.
 
@@ -442,7 +460,8 @@ class DippasRun:
             catches up at the end of the run.
         tiles : iterable of int, optional
             Invert only these tiles (indices into :attr:`tiles`, in this
-            order); default every tile. Processes inverting *different*
+            order, or by tile size when :meth:`tiles_at_once` is above 1);
+            default every tile. Processes inverting *different*
             tiles of one run folder may run at once: each writes only its
             tiles' folders (``params.json`` is written only when ``max_iter``
             or ``stop_psnr`` change, which the parent does before starting
@@ -467,9 +486,13 @@ class DippasRun:
         image, pattern = store.input, store.fingerprint
         worker = CellsWorker(self.preset.cell, self.preset.sigma).start()
         finished = False
+        at_once = self.tiles_at_once()
+        if at_once > 1:  # tiles of one size side by side: they form one batched model
+            indices = sorted(indices, key=lambda i: (self.tiles[i].h, self.tiles[i].w))
         try:
-            for index in indices:
-                yield from self._tile_events(index, self.tiles[index], image, pattern, worker, cancel)
+            for start in range(0, len(indices), at_once):
+                group = indices[start:start + at_once]
+                yield from self._group_events(group, image, pattern, worker, cancel)
                 if self.cancelled:
                     return
             self._finish_cells(worker, cancel, cells_progress, indices)
@@ -478,48 +501,34 @@ class DippasRun:
             if not finished:
                 worker.stop()
 
-    def _tile_events(self, index: int, g: TileGeometry, image, pattern, worker,
-                     cancel: CancelToken | None) -> Iterator[IterationEvent]:
-        tile_dir = self._tile_dir(g)
-        p_tile = np.ascontiguousarray(pattern[g.slices], dtype=np.float32)
-        writer = TileWriter(tile_dir, g, self.preset.cell)
+    def _group_events(self, indices: list[int], image, pattern, worker,
+                      cancel: CancelToken | None) -> Iterator[IterationEvent]:
+        """Invert these tiles together: each iteration steps every unfinished one
+        (as one batched model when there are several, :mod:`dippas.dip.tile_batch`)."""
+        from .tile_batch import step_together
+
+        slots: list[_TileSlot] = []
         try:
-            if self._tile_finished(g):
-                worker.add_tile(tile_dir, p_tile, len(writer))
-                return
-            engine = self._engine(image, pattern, g)
-            try:
-                self._restore(engine, writer, tile_dir)
-            except _RestartTile:
-                engine = self._engine(image, pattern, g)
-                writer.rollback(0, 0)
-            worker.add_tile(tile_dir, p_tile, len(writer))
-            info = {"tile": g, "tile_index": index, "n_tiles": len(self.tiles)}
-            if engine.done:  # a finished tile whose status.json was lost
-                self._checkpoint(engine, writer, tile_dir)
-            while not engine.done:
+            for index in indices:
+                slots.append(_TileSlot(self, index, image, pattern, worker, len(indices)))
+            while True:
+                active = [s for s in slots if s.running]
+                if not active:
+                    return
                 if cancel is not None and cancel.cancelled:
-                    self._checkpoint(engine, writer, tile_dir)
+                    for slot in active:
+                        slot.checkpoint()
                     self.cancelled = True
                     return
-                ev = engine.step()
-                writer.log_iteration(ev.iteration, ev.psnr, ev.loss, ev.gamma, ev.seconds)
-                snapshot_index = None
-                if ev.saved:
-                    snapshot_index = writer.append_snapshot(ev.snapshot, ev.iteration, ev.psnr,
-                                                            ev.loss, ev.gamma)
-                    worker.notify(tile_dir, len(writer))
-                if not ev.done and self._assembly_good(ev, writer, worker, tile_dir, image[g.slices],
-                                                       p_tile):
-                    engine.finish(ASSEMBLED)
-                    ev = replace(ev, done=True, stop_reason=ASSEMBLED)
-                if ev.done and len(writer) == 0:
-                    snapshot_index = self._store_best(engine, writer, worker, tile_dir)
-                if ev.done or ev.iteration % self.checkpoint_every == 0:
-                    self._checkpoint(engine, writer, tile_dir)
-                yield ev.with_run_info(snapshot_index=snapshot_index, **info)
+                if len(active) == 1:
+                    events = [active[0].engine.step()]
+                else:
+                    events = step_together([s.engine for s in active])
+                for slot, ev in zip(active, events):
+                    yield slot.record(ev)
         finally:
-            writer.close()
+            for slot in slots:
+                slot.close()
 
     def _assembly_good(self, ev: IterationEvent, writer: TileWriter, worker, tile_dir: Path,
                        reference: np.ndarray, pattern: np.ndarray) -> bool:
@@ -655,6 +664,80 @@ class DippasRun:
                               "best_psnr": status.get("best_psnr"), "done": done,
                               "stop_reason": status.get("stop_reason") if done else None})
         return out
+
+
+class _TileSlot:
+    """One tile of a run being inverted: its engine, its store writer, its run fields.
+
+    Opening a slot restores the tile from its checkpoint (or starts it) and
+    registers it with the background stage; a tile already finished gets no
+    engine. :meth:`record` does the run's part of every iteration.
+    """
+
+    def __init__(self, run: DippasRun, index: int, image: np.ndarray, pattern: np.ndarray,
+                 worker, together: int = 1) -> None:
+        g = run.tiles[index]
+        self.run, self.g, self.worker = run, g, worker
+        self.tile_dir = run._tile_dir(g)
+        self.pattern = np.ascontiguousarray(pattern[g.slices], dtype=np.float32)
+        self.reference = image[g.slices]
+        self.info = {"tile": g, "tile_index": index, "n_tiles": len(run.tiles),
+                     "tiles_together": int(together)}
+        self.engine: Inversion | None = None
+        self.writer = TileWriter(self.tile_dir, g, run.preset.cell)
+        try:
+            self._open(image, pattern)
+        except BaseException:
+            self.writer.close()
+            raise
+
+    def _open(self, image: np.ndarray, pattern: np.ndarray) -> None:
+        run, g, writer = self.run, self.g, self.writer
+        if run._tile_finished(g):
+            self.worker.add_tile(self.tile_dir, self.pattern, len(writer))
+            return
+        engine = run._engine(image, pattern, g)
+        try:
+            run._restore(engine, writer, self.tile_dir)
+        except _RestartTile:
+            engine = run._engine(image, pattern, g)
+            writer.rollback(0, 0)
+        self.worker.add_tile(self.tile_dir, self.pattern, len(writer))
+        if engine.done:  # a finished tile whose status.json was lost
+            run._checkpoint(engine, writer, self.tile_dir)
+        self.engine = engine
+
+    @property
+    def running(self) -> bool:
+        """The tile still has iterations to run."""
+        return self.engine is not None and not self.engine.done
+
+    def checkpoint(self) -> None:
+        """Write the tile's checkpoint and status."""
+        self.run._checkpoint(self.engine, self.writer, self.tile_dir)
+
+    def record(self, ev: IterationEvent) -> IterationEvent:
+        """Store one iteration (log, snapshot, stop rules, checkpoint); the event with run fields."""
+        run, engine, writer = self.run, self.engine, self.writer
+        writer.log_iteration(ev.iteration, ev.psnr, ev.loss, ev.gamma, ev.seconds)
+        snapshot_index = None
+        if ev.saved:
+            snapshot_index = writer.append_snapshot(ev.snapshot, ev.iteration, ev.psnr,
+                                                    ev.loss, ev.gamma)
+            self.worker.notify(self.tile_dir, len(writer))
+        if not ev.done and run._assembly_good(ev, writer, self.worker, self.tile_dir,
+                                              self.reference, self.pattern):
+            engine.finish(ASSEMBLED)
+            ev = replace(ev, done=True, stop_reason=ASSEMBLED)
+        if ev.done and len(writer) == 0:
+            snapshot_index = run._store_best(engine, writer, self.worker, self.tile_dir)
+        if ev.done or ev.iteration % run.checkpoint_every == 0:
+            self.checkpoint()
+        return ev.with_run_info(snapshot_index=snapshot_index, **self.info)
+
+    def close(self) -> None:
+        """Close the tile's store writer."""
+        self.writer.close()
 
 
 class _RestartTile(Exception):

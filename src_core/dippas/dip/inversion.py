@@ -106,6 +106,9 @@ class IterationEvent:
         The tile (set by the run).
     tile_index, n_tiles : int
         Position of the tile in the run (0 and 1 for a bare inversion).
+    tiles_together : int
+        Tiles inverted together with this one, itself included
+        (:mod:`dippas.dip.tile_batch`; 1 for a bare inversion).
     """
 
     iteration: int
@@ -124,6 +127,7 @@ class IterationEvent:
     tile: TileGeometry | None = None
     tile_index: int = 0
     n_tiles: int = 1
+    tiles_together: int = 1
 
     def with_run_info(self, **fields) -> IterationEvent:
         """A copy with run-level fields (tile, indices) filled in."""
@@ -375,21 +379,40 @@ class Inversion:
         self.best_psnr = float(state["best_psnr"])
 
     # ------------------------------------------------------------ iterating
-    def _forward_loss(self):
+    def _seed_noise(self) -> None:
+        """Reseed the input-noise generator for the coming iteration."""
+        self._noise_gen.manual_seed(_iteration_seed(self.preset.seed, self.iteration + 1))
+
+    def noisy_input(self):
+        """``z`` plus this iteration's input noise, drawn in full (the explicit form).
+
+        The network's own :meth:`~dippas.dip.network.MultiResUNet.forward`
+        draws the same noise in distribution more cheaply; this form is for
+        networks that cannot (other factories, :mod:`dippas.dip.tile_batch`).
+        """
         import torch
 
-        self._noise_gen.manual_seed(_iteration_seed(self.preset.seed, self.iteration + 1))
-        std = self.preset.z_noise_std
+        self._seed_noise()
+        noise = torch.randn(self.z.shape, generator=self._noise_gen, device=self.z.device,
+                            dtype=self.z.dtype)
+        return noise.mul_(self.preset.z_noise_std).add_(self.z)
+
+    def _network_output(self):
+        """The network's output for this iteration's perturbed ``z``, ``(1, 3, H, W)``."""
+        if not self._network_perturbs_input:
+            with autocast(self.device, self.bf16):
+                return self.network(self.noisy_input())
+        self._seed_noise()
         with autocast(self.device, self.bf16):
-            if self._network_perturbs_input:
-                # the network adds the noise itself, drawn only in the row
-                # space of its first layer (exact in distribution; 61 of 512
-                # numbers per pixel for the paper network)
-                out = self.network(self.z, std, self._noise_gen)
-            else:
-                noise = torch.randn(self.z.shape, generator=self._noise_gen,
-                                    device=self.z.device, dtype=self.z.dtype)
-                out = self.network(noise.mul_(std).add_(self.z))
+            # the network adds the noise itself, drawn only in the row space
+            # of its first layer (exact in distribution; 61 of 512 numbers
+            # per pixel for the paper network)
+            return self.network(self.z, self.preset.z_noise_std, self._noise_gen)
+
+    def _loss(self, out):
+        """The cropped output, the loss and the output's MSE for a network output."""
+        import torch
+
         h, w = self.shape
         out = out[:, :, :h, :w].float()
         fit = out * (1.0 + self.gamma * self.pattern)
@@ -402,6 +425,31 @@ class Inversion:
             mse = torch.mean((out - self.target) ** 2)
         return out, loss, mse
 
+    def _forward_loss(self):
+        return self._loss(self._network_output())
+
+    def _begin_step(self) -> None:
+        """Set this iteration's learning rate and clear the gradients."""
+        if self.preset.lr_half_life:
+            lr = self.preset.lr * 2.0 ** (-self.iteration / self.preset.lr_half_life)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _update(self) -> None:
+        """The optimiser step after the backward pass, gamma kept ``>= 0``."""
+        import torch
+
+        self.optimizer.step()
+        with torch.no_grad():
+            self.gamma.clamp_(min=0.0)
+
+    def _reported(self, loss, mse):
+        """Loss, MSE and gamma of this iteration as one tensor, fetched later with one sync."""
+        import torch
+
+        return torch.stack([loss.detach(), mse, self.gamma.detach().clone()])
+
     def step(self) -> IterationEvent:
         """Run one iteration and report it.
 
@@ -410,23 +458,34 @@ class Inversion:
         RuntimeError
             If the loss is not finite (a diverged inversion).
         """
-        import torch
-
         t0 = time.perf_counter()
-        if self.preset.lr_half_life:
-            lr = self.preset.lr * 2.0 ** (-self.iteration / self.preset.lr_half_life)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
         with deterministic_algorithms(self.deterministic):
-            self.optimizer.zero_grad(set_to_none=True)
+            self._begin_step()
             out, loss, mse = self._forward_loss()
-            # loss, mse and the gamma of this loss, fetched with one device sync below
-            values = torch.stack([loss.detach(), mse, self.gamma.detach().clone()])
+            values = self._reported(loss, mse)
             loss.backward()
-            self.optimizer.step()
-            with torch.no_grad():
-                self.gamma.clamp_(min=0.0)
-        loss_value, mse_value, gamma = (float(v) for v in values.tolist())
+            self._update()
+        return self._report(out, values.tolist(), time.perf_counter() - t0)
+
+    def _report(self, out, values: list[float], dt: float) -> IterationEvent:
+        """Book one finished iteration (its output and ``[loss, mse, gamma]``) and report it.
+
+        Parameters
+        ----------
+        out : Tensor, shape (1, 3, h, w)
+            The iteration's output, cropped to the image.
+        values : list of float
+            Its loss, MSE and gamma.
+        dt : float
+            Wall seconds the iteration took (for tiles stepped together, the
+            whole step: each tile was inverted for that long).
+
+        Raises
+        ------
+        RuntimeError
+            If the loss is not finite (a diverged inversion).
+        """
+        loss_value, mse_value, gamma = (float(v) for v in values)
         if not math.isfinite(loss_value):
             raise RuntimeError(
                 f"the inversion diverged at iteration {self.iteration + 1} (loss {loss_value})")
@@ -441,7 +500,6 @@ class Inversion:
         self.best_psnr = max(self.best_psnr, psnr)
         snapshot = _to_uint8(out) if saved else None
         self.n_saved += int(saved)
-        dt = time.perf_counter() - t0
         self.seconds += dt
         rate = 1.0 / dt if dt > 0 else 0.0
         a = _SPEED_SMOOTHING

@@ -59,8 +59,10 @@ CUDA-specific, and the module runs unchanged on CUDA):
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 # (How OpenMP threads wait is set when dippas is imported: dippas.openmp_policy.)
@@ -82,6 +84,7 @@ __all__ = [
     "conv1x1",
     "count_flops",
     "multires_channels",
+    "plain_convolutions",
 ]
 
 
@@ -263,9 +266,30 @@ class _ProjectedNoiseGEMM(torch.autograd.Function):
         return None, grad_w, None, None
 
 
-#: Module-level switch used by :func:`count_flops` to run the plain
-#: ``nn.Conv2d`` modules (so that forward hooks see every convolution).
-_PLAIN_CONV = False
+#: Per-thread switch of :func:`plain_convolutions`.
+_MODE = threading.local()
+
+
+def _plain() -> bool:
+    """Whether this thread runs the plain ``nn.Conv2d`` modules (:func:`plain_convolutions`)."""
+    return getattr(_MODE, "plain", False)
+
+
+@contextlib.contextmanager
+def plain_convolutions() -> Iterator[None]:
+    """Run every convolution of the networks as its ``nn.Conv2d`` module, in this thread.
+
+    No fused GEMMs, custom autograd functions or projected noise: the form
+    that forward hooks see whole (:func:`count_flops`) and that
+    ``torch.func.vmap`` can batch (:mod:`dippas.dip.tile_batch`). Same
+    parameters, same function up to float summation order.
+    """
+    before = _plain()
+    _MODE.plain = True
+    try:
+        yield
+    finally:
+        _MODE.plain = before
 
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
@@ -331,7 +355,7 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply conv, BN and LeakyReLU."""
         conv = self.conv
-        if conv.kernel_size == (1, 1) and conv.stride == (1, 1) and not _PLAIN_CONV:
+        if conv.kernel_size == (1, 1) and conv.stride == (1, 1) and not _plain():
             return self.post(conv1x1(x, conv.weight, conv.bias))
         return self.post(conv(x))
 
@@ -440,7 +464,7 @@ class MultiResBlock(nn.Module):
     def projected_noise_ok(self, x: torch.Tensor) -> bool:
         """Whether input noise can be sampled in the weights' row space for ``x``."""
         rows = 9 * self.conv3x3.conv.out_channels + self.shortcut.conv.out_channels
-        return (self.fused_input and not _PLAIN_CONV and not x.requires_grad
+        return (self.fused_input and not _plain() and not x.requires_grad
                 and self.in_channels > rows)
 
     def forward(self, x: torch.Tensor, noise_std: float = 0.0,
@@ -464,14 +488,14 @@ class MultiResBlock(nn.Module):
         -------
         Tensor, shape (N, out_channels, H, W)
         """
-        if coarse is not None and (not self.fused_input or _PLAIN_CONV or noise_std > 0):
+        if coarse is not None and (not self.fused_input or _plain() or noise_std > 0):
             x = torch.cat([x, F.interpolate(coarse, scale_factor=2.0, mode="nearest")], 1)
             coarse = None
         if noise_std > 0 and not self.projected_noise_ok(x):
             x = x + noise_std * torch.randn(x.shape, generator=generator,
                                             device=x.device, dtype=x.dtype)
             noise_std = 0.0
-        if self.fused_input and not _PLAIN_CONV:
+        if self.fused_input and not _plain():
             raw1, raw_short = self._input_convs(x, noise_std, generator, coarse)
             out1 = self.conv3x3.post(raw1)
             short = self.shortcut.post(raw_short)
@@ -728,7 +752,7 @@ class MultiResUNet(nn.Module):
             else:
                 y = F.interpolate(y, scale_factor=2.0, mode=self.upsample)
                 y = self.decoders[i](torch.cat([skip, y], 1))
-        if _PLAIN_CONV:
+        if _plain():
             return torch.sigmoid(self.head(y))
         return torch.sigmoid(conv1x1(y, self.head.weight, self.head.bias))
 
@@ -769,7 +793,6 @@ def count_flops(model: nn.Module, shape: Sequence[int], backward: bool = False) 
     float
         FLOPs.
     """
-    global _PLAIN_CONV
     shape = tuple(int(s) for s in shape)
     if len(shape) == 3:
         shape = (1,) + shape
@@ -791,12 +814,10 @@ def count_flops(model: nn.Module, shape: Sequence[int], backward: bool = False) 
     x0 = torch.zeros(shape, **kw)
     was_training = model.training
     model.eval()  # no running-stat updates
-    _PLAIN_CONV = True
     try:
-        with torch.no_grad():
+        with torch.no_grad(), plain_convolutions():
             model(x0)
     finally:
-        _PLAIN_CONV = False
         model.train(was_training)
         for h in handles:
             h.remove()

@@ -1,0 +1,187 @@
+"""Several tiles' inversions stepped together as one batched model.
+
+On a GPU one tile of the ``fast`` network leaves most of the chip idle
+(thin convolutions, one image). :func:`step_together` runs the iterations
+of several :class:`~dippas.dip.inversion.Inversion` engines as one model:
+
+* each engine keeps its own network, ``gamma``, Adam state, seed and
+  checkpoint: nothing of a tile is shared with another;
+* their parameters and BatchNorm buffers are stacked and the networks run as
+  one ``torch.func.vmap`` of ``torch.func.functional_call`` (grouped
+  convolutions; BatchNorm statistics per tile, as each network alone has
+  them), in the plain-convolution form
+  (:func:`dippas.dip.network.plain_convolutions`);
+* the tiles' losses are summed before one backward pass. Each loss depends
+  on its own tile's parameters only, so every tile gets exactly its own
+  gradient; then every engine steps its own optimiser.
+
+The input noise is drawn in full per tile (:meth:`Inversion.noisy_input`),
+from the tile's generator reseeded with its seed and the iteration: the
+same distribution as a tile stepped alone (whose network draws it in its
+first layer's row space), not the same numbers. A run is reproducible for
+a given image, seed, device and number of tiles at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DippasInputError
+from .device import autocast, deterministic_algorithms
+
+if TYPE_CHECKING:
+    from .inversion import Inversion, IterationEvent
+
+__all__ = ["GPU_TILES_AT_ONCE", "can_step_together", "check_tiles_at_once",
+           "resolve_tiles_at_once", "step_together"]
+
+#: Tiles inverted together on a CUDA GPU when the job leaves the number to
+#: the run (``tiles_at_once=None``). Measured in docs/benchmarks.md ("Tiles
+#: batched on a GPU").
+GPU_TILES_AT_ONCE = 8
+
+
+def check_tiles_at_once(value: int | None) -> int | None:
+    """``value`` if it is None or a positive integer.
+
+    Raises
+    ------
+    DippasInputError
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise DippasInputError(f"tiles_at_once must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def resolve_tiles_at_once(requested: int | None, device: str) -> int:
+    """The tiles inverted together: ``requested``, or by default
+    :data:`GPU_TILES_AT_ONCE` on a CUDA device and 1 elsewhere (on a CPU one
+    tile already uses every core; batching gains nothing there)."""
+    if requested is not None:
+        return check_tiles_at_once(requested)
+    from .device import resolve_device
+
+    return GPU_TILES_AT_ONCE if resolve_device(device).type == "cuda" else 1
+
+
+def can_step_together(engines: Sequence[Inversion]) -> bool:
+    """Whether these engines can run as one batched model.
+
+    They must be more than one, on one device, with one speed set-up, the
+    same padded size and the same network architecture (``MultiResUNet``
+    networks of the same parameter shapes; the seeds may differ). Engines
+    under bf16 autocast are not batched (a vmapped BatchNorm there refuses
+    its float32 running statistics): they step one after the other.
+    """
+    from .network import MultiResUNet
+
+    if len(engines) < 2:
+        return False
+    first = engines[0]
+    if not isinstance(first.network, MultiResUNet):
+        return False
+
+    def shapes(e: Inversion):
+        return [(n, tuple(p.shape)) for n, p in e.network.named_parameters()]
+
+    if first.bf16:  # vmapped BatchNorm under autocast refuses float32 running statistics
+        return False
+    ref = shapes(first)
+    return all(isinstance(e.network, MultiResUNet) and e.device == first.device
+               and e.padded_shape == first.padded_shape and e.bf16 == first.bf16
+               and e.channels_last == first.channels_last and e.z.shape == first.z.shape
+               and e.preset.ncc_weight == first.preset.ncc_weight and shapes(e) == ref
+               for e in engines[1:])
+
+
+def _batched_outputs(engines: Sequence[Inversion]) -> list:
+    """Every engine's network output for its own noisy ``z``, from one vmapped call."""
+    import torch
+    from torch.func import functional_call, vmap
+
+    from .network import plain_convolutions
+
+    template = engines[0].network
+    names = [n for n, _ in template.named_parameters()]
+    buffer_names = [n for n, _ in template.named_buffers()]
+    # a differentiable stack: the gradient of each slice reaches its own engine's parameter
+    params = {n: torch.stack([e.network.get_parameter(n) for e in engines]) for n in names}
+    buffers = {n: torch.stack([e.network.get_buffer(n) for e in engines]) for n in buffer_names}
+    inputs = torch.stack([e.noisy_input() for e in engines])  # (R, 1, C, H, W)
+
+    def one(p, b, z):
+        return functional_call(template, (p, b), (z,))
+
+    first = engines[0]
+    with plain_convolutions(), autocast(first.device, first.bf16):
+        out = vmap(one)(params, buffers, inputs)
+    with torch.no_grad():  # the running statistics each network alone would have
+        own = [e.network.get_buffer(n) for n in buffer_names for e in engines]
+        torch._foreach_copy_(own, [b for n in buffer_names for b in buffers[n].unbind(0)])
+    return list(out.unbind(0))
+
+
+def _batch_key(engine: Inversion) -> tuple:
+    """Engines with equal keys may form one batch (:func:`can_step_together` decides)."""
+    return (tuple(engine.padded_shape), tuple(engine.z.shape))
+
+
+def step_together(engines: Sequence[Inversion]) -> list[IterationEvent]:
+    """Run one iteration of every engine, as batched models where they allow it.
+
+    Parameters
+    ----------
+    engines : sequence of Inversion
+        Unfinished engines. Those of one padded size form one batch when
+        :func:`can_step_together` allows it; the others are stepped alone.
+
+    Returns
+    -------
+    list of IterationEvent
+        One per engine, in the order given. Each engine's ``seconds`` grows
+        by the wall time of its batch's step (its tile was being inverted
+        for that long).
+
+    Raises
+    ------
+    RuntimeError
+        If a loss is not finite (a diverged inversion).
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, engine in enumerate(engines):
+        groups.setdefault(_batch_key(engine), []).append(i)
+    events: list = [None] * len(engines)
+    for members in groups.values():
+        batch = [engines[i] for i in members]
+        stepped = _step_batch(batch) if can_step_together(batch) else [e.step() for e in batch]
+        for i, ev in zip(members, stepped):
+            events[i] = ev
+    return events
+
+
+def _step_batch(engines: Sequence[Inversion]) -> list[IterationEvent]:
+    """One iteration of engines that :func:`can_step_together`, as one model."""
+    import torch
+
+    t0 = time.perf_counter()
+    with deterministic_algorithms(engines[0].deterministic):
+        for e in engines:
+            e._begin_step()
+        outs, losses, values = [], [], []
+        for e, raw in zip(engines, _batched_outputs(engines)):
+            out, loss, mse = e._loss(raw)
+            outs.append(out)
+            losses.append(loss)
+            values.append(e._reported(loss, mse))
+        torch.stack(losses).sum().backward()
+        for e in engines:
+            e._update()
+    rows = torch.stack(values).tolist()  # one device sync for every tile
+    dt = time.perf_counter() - t0
+    return [e._report(out, row, dt) for e, out, row in zip(engines, outs, rows)]
