@@ -182,3 +182,24 @@ def test_cli_inverts_tiles_together(tmp_path, capsys):
                        "--tiles-at-once", "2"]) == 2
     assert "--tiles-at-once applies to --method dippas only" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_plugin_worker_follows_one_tile_of_a_batch_at_a_time(tmp_path):
+    from dippas.jobs import DippasJob
+    from napari_dippas.workers.events import RunProgress, SnapshotReady
+    from napari_dippas.workers.inversion import drive_inversion
+
+    big, k = _photo()
+    job = DippasJob(preset="fast", tile=48, tile_overlap=8, max_iter=4, save_psnr=1.0,
+                    device="cpu", tiles_at_once=4, target_psnr=None)
+    events = []
+    summary = drive_inversion(tmp_path / "run", create={"job": job, "image": big, "fingerprint": k},
+                              emit=events.append, progress_interval=0.0, snapshot_interval=0.0)
+    assert summary.complete
+    progress = [e for e in events if isinstance(e, RunProgress)]
+    assert all(e.info["tiles_together"] == 4 for e in progress)
+    # one tile's curve at a time, whole: the followed tile's iterations 1..4 in order
+    shown = [(e.info["tile_index"], int(i)) for e in progress for i in e.history["iteration"]]
+    first = shown[0][0]
+    assert shown[:4] == [(first, i) for i in (1, 2, 3, 4)]  # not the four tiles' first iterations
+    assert {e.tile for e in events if isinstance(e, SnapshotReady)} >= {progress[0].info["tile"]}

@@ -466,6 +466,8 @@ class InversionWidget(Container):
         self.progress.max = max(int(info["max_iter"]), 1)
         self.progress.value = min(int(info["iteration"]), self.progress.max)
         tile = f"tile {info['tile_index'] + 1}/{info['n_tiles']} · " if info["n_tiles"] > 1 else ""
+        if info.get("tiles_together", 1) > 1:
+            tile = f"{info['tiles_together']} tiles at once, showing {tile}"
         self.status.value = (f"{tile}iteration {info['iteration']}/{info['max_iter']} · "
                              f"{info['its_per_s']:.1f} it/s · PSNR {info['psnr']:.2f} dB · "
                              f"γ {info['gamma']:.4g} · saved {info['n_saved']}")

@@ -11,9 +11,11 @@ the run, iterates :meth:`dippas.dip.DippasRun.events` and emits, through
     At most every ``progress_interval`` seconds (and at the end of each
     tile): ``info`` is a dict of the last iteration (``iteration``,
     ``max_iter``, ``loss``, ``psnr``, ``gamma``, ``its_per_s``, ``n_saved``,
-    ``tile``, ``tile_index``, ``n_tiles``, ``done``) and ``history`` a dict
-    of arrays (``iteration``, ``psnr``, ``loss``, ``gamma``) of every
-    iteration since the previous progress event, so curves miss nothing.
+    ``tile``, ``tile_index``, ``n_tiles``, ``done``, ``tiles_together``) and
+    ``history`` a dict of arrays (``iteration``, ``psnr``, ``loss``,
+    ``gamma``) of every iteration since the previous progress event, so
+    curves miss nothing. Of tiles inverted together (they advance in step)
+    one is reported until it ends, then the next.
 :class:`~.events.SnapshotReady`
     The newest stored snapshot, at most every ``snapshot_interval`` seconds
     (and the last one of each tile): frames in between stay on disk only.
@@ -61,7 +63,8 @@ def _info(ev) -> dict[str, Any]:
     return {"iteration": ev.iteration, "max_iter": ev.max_iter, "loss": ev.loss, "psnr": ev.psnr,
             "gamma": ev.gamma, "its_per_s": ev.its_per_s, "n_saved": ev.n_saved,
             "tile": ev.tile.name if ev.tile is not None else "0_0",
-            "tile_index": ev.tile_index, "n_tiles": ev.n_tiles, "done": ev.done}
+            "tile_index": ev.tile_index, "n_tiles": ev.n_tiles, "done": ev.done,
+            "tiles_together": ev.tiles_together}
 
 
 def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
@@ -127,15 +130,19 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
 
     t0 = time.perf_counter()
     iterations = 0
+    followed = None  # tiles inverted together advance in step: report one until it ends
     for ev in run.events(cancel=cancel, cells_progress=on_cells):
         iterations += 1
-        history.add(ev)
         if ev.snapshot_index is not None:
             frame = ev.snapshot
             if frame is None:  # a tile's stand-in best snapshot: read it back from the store
                 frame = np.array(run.store.tile(ev.tile.name).snapshots[ev.snapshot_index])
             pending = SnapshotReady(ev.tile.name, int(ev.snapshot_index), frame,
                                     int(ev.iteration), float(ev.psnr))
+        if not (followed is None or followed.done or followed.tile_index == ev.tile_index):
+            continue  # another tile of the batch: its curve and status are not shown
+        followed = ev
+        history.add(ev)
         if ev.done:
             flush(ev)
         elif progress_due():

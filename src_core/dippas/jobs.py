@@ -434,8 +434,7 @@ class DippasJob(_JobDict):
 
         img, k = self.prepare(image, fingerprint)
         self.check_workers()
-        run = open_run(run_dir, img, k, self, resume=resume, tiles_at_once=self.tiles_at_once,
-                       **engine)
+        run = open_run(run_dir, img, k, self, resume=resume, **engine)
         if run.is_complete:
             return Path(run_dir)
         total = run.preset.max_iter * len(run.tiles)

@@ -166,7 +166,6 @@ def run(args: argparse.Namespace) -> int:
         fingerprint = load_fingerprint(args.fingerprint)
     image, fingerprint = job.prepare(load_image(args.image), fingerprint)
     dip_run = open_run(args.run, image, fingerprint, job, resume=args.resume,
-                       tiles_at_once=job.tiles_at_once,
                        bf16=args.bf16, channels_last=args.channels_last,
                        checkpoint_every=args.checkpoint_every)
     token = CancelToken()

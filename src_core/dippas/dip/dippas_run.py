@@ -764,8 +764,8 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
     resume : bool, optional
         None: create or continue; True: the run must exist; False: it must not.
     **engine
-        ``device`` is taken from the job; ``bf16``, ``channels_last``,
-        ``checkpoint_every``, ``network_factory``.
+        ``device`` and ``tiles_at_once`` are taken from the job; ``bf16``,
+        ``channels_last``, ``checkpoint_every``, ``network_factory``.
 
     Returns
     -------
@@ -777,6 +777,7 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
         On a foreign run, a missing run with ``resume=True``, or an existing
         one with ``resume=False``; nothing is written then.
     """
+    engine = {"tiles_at_once": job.tiles_at_once, **engine}
     engine = {k: v for k, v in engine.items() if v is not None}
     job = job.for_image(image)
     exists = is_run_folder(run_dir)
