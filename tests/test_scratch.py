@@ -26,9 +26,17 @@ with scratch_dir() as d:
 """
 
 
+def _default_signals() -> None:
+    """In the child: the default dispositions, whatever this test run inherited (under
+    ``nohup`` SIGHUP is ignored, and an ignored signal stays ignored across exec)."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _start(tmp_path: Path, code: str = HOLD) -> tuple[subprocess.Popen, Path]:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_signals)
     folder = Path(proc.stdout.readline().strip())
     assert folder.parent == tmp_path and (folder / "run" / "input.npy").is_file()
     return proc, folder
