@@ -203,3 +203,33 @@ def test_the_plugin_worker_follows_one_tile_of_a_batch_at_a_time(tmp_path):
     first = shown[0][0]
     assert shown[:4] == [(first, i) for i in (1, 2, 3, 4)]  # not the four tiles' first iterations
     assert {e.tile for e in events if isinstance(e, SnapshotReady)} >= {progress[0].info["tile"]}
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_any_tile(tmp_path, monkeypatch, capsys):
+    import dippas.dip.tile_batch as tb
+    from dippas.dip import DippasRun
+    from dippas.errors import DippasInputError
+    from dippas.io import save_image
+
+    big, k = _photo()
+    one = tb.batch_bytes_floor(TINY.z_channels, (48, 48), 1)
+    assert tb.batch_bytes_floor(TINY.z_channels, (48, 48), 4) == 4 * one == 3 * 4 * 8 * 48 * 48 * 4
+    monkeypatch.setattr(tb, "available_bytes", lambda device: 2 * one + 1)
+    run = DippasRun.create(tmp_path / "run", big, k, preset=TINY, tile=48, device="cpu",
+                           tiles_at_once=4)
+    with pytest.raises(DippasInputError, match=r"4 tiles at once .* use --tiles-at-once 2"):
+        run.run()
+    assert all(not (tmp_path / "run" / "tiles" / g.name / "checkpoint.pt").exists()
+               for g in run.tiles)
+    # what fits runs
+    assert DippasRun.open(tmp_path / "run", device="cpu", tiles_at_once=2, max_iter=2).run().complete
+
+    photo, kfile = tmp_path / "photo.png", tmp_path / "k.npy"
+    save_image(photo, big)
+    np.save(kfile, k)
+    capsys.readouterr()
+    assert _exit_code(["invert", photo, "-k", kfile, "--run", tmp_path / "r2", "--tile", "48",
+                       "--tile-overlap", "8", "--device", "cpu", "--max-iter", "2",
+                       "--tiles-at-once", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "use --tiles-at-once" in err[0]

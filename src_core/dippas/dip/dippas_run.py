@@ -419,6 +419,18 @@ class DippasRun:
 
         return resolve_tiles_at_once(self.requested_tiles_at_once, self.device)
 
+    def _check_batch_fits(self, indices: list[int], at_once: int) -> None:
+        """Refuse tiles at once whose z alone exceeds the device's free memory (before any tile)."""
+        from .device import resolve_device
+        from .tile_batch import check_batch_fits
+
+        unfinished = [i for i in indices if not self._tile_finished(self.tiles[i])]
+        if len(unfinished) < 2:
+            return
+        largest = max((self.tiles[i] for i in unfinished), key=lambda g: g.padded_h * g.padded_w)
+        check_batch_fits(self.preset.z_channels, (largest.padded_h, largest.padded_w),
+                         min(at_once, len(unfinished)), resolve_device(self.device))
+
     def tile_indices(self, tiles: Iterable[int] | None = None) -> list[int]:
         """The indices into :attr:`tiles` of a subset (None: every tile), checked.
 
@@ -489,6 +501,7 @@ class DippasRun:
         at_once = self.tiles_at_once()
         if at_once > 1:  # tiles of one size side by side: they form one batched model
             indices = sorted(indices, key=lambda i: (self.tiles[i].h, self.tiles[i].w))
+            self._check_batch_fits(indices, at_once)
         try:
             for start in range(0, len(indices), at_once):
                 group = indices[start:start + at_once]

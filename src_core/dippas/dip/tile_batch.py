@@ -36,7 +36,7 @@ from .device import autocast, deterministic_algorithms
 if TYPE_CHECKING:
     from .inversion import Inversion, IterationEvent
 
-__all__ = ["GPU_TILES_AT_ONCE", "can_step_together", "check_tiles_at_once",
+__all__ = ["GPU_TILES_AT_ONCE", "can_step_together", "check_batch_fits", "check_tiles_at_once",
            "resolve_tiles_at_once", "step_together"]
 
 #: Tiles inverted together on a CUDA GPU when the job leaves the number to
@@ -98,6 +98,57 @@ def can_step_together(engines: Sequence[Inversion]) -> bool:
                and e.channels_last == first.channels_last and e.z.shape == first.z.shape
                and e.preset.ncc_weight == first.preset.ncc_weight and shapes(e) == ref
                for e in engines[1:])
+
+
+def batch_bytes_floor(z_channels: int, padded_shape: tuple[int, int], tiles: int) -> int:
+    """A floor on the memory ``tiles`` tiles stepped together hold, in bytes.
+
+    Each tile's ``z``, its noisy copy and its slice of the stacked input, in
+    float32; the networks' activations come on top. Only a floor: a batch
+    below it cannot fit, one above it may still not.
+    """
+    h, w = padded_shape
+    return 3 * int(tiles) * int(z_channels) * int(h) * int(w) * 4
+
+
+def available_bytes(device) -> int | None:
+    """Free memory for the inversion on ``device`` (None when it cannot be told)."""
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_batch_fits(z_channels: int, padded_shape: tuple[int, int], tiles: int, device) -> None:
+    """Refuse, before any tile is set up, a batch whose :func:`batch_bytes_floor` exceeds the
+    free memory of ``device``.
+
+    Raises
+    ------
+    DippasInputError
+        Naming the memory needed and free, and a number of tiles that passes.
+    """
+    if tiles < 2:
+        return
+    free = available_bytes(device)
+    need = batch_bytes_floor(z_channels, padded_shape, tiles)
+    if free is None or need <= free:
+        return
+    fits = max(1, free // max(1, batch_bytes_floor(z_channels, padded_shape, 1)))
+    gib = 2.0 ** 30
+    raise DippasInputError(
+        f"{tiles} tiles at once need more than {need / gib:.1f} GiB on {device.type} "
+        f"(their z alone); {free / gib:.1f} GiB are free: use --tiles-at-once {min(fits, tiles - 1)}")
 
 
 def _batched_outputs(engines: Sequence[Inversion]) -> list:
