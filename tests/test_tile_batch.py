@@ -217,7 +217,7 @@ def test_a_batch_that_cannot_fit_is_refused_before_any_tile(tmp_path, monkeypatc
     monkeypatch.setattr(tb, "available_bytes", lambda device: 2 * one + 1)
     run = DippasRun.create(tmp_path / "run", big, k, preset=TINY, tile=48, device="cpu",
                            tiles_at_once=4)
-    with pytest.raises(DippasInputError, match=r"4 tiles at once .* use --tiles-at-once 2"):
+    with pytest.raises(DippasInputError, match=r"4 tiles at once .* invert at most 2 at once"):
         run.run()
     assert all(not (tmp_path / "run" / "tiles" / g.name / "checkpoint.pt").exists()
                for g in run.tiles)
@@ -232,4 +232,59 @@ def test_a_batch_that_cannot_fit_is_refused_before_any_tile(tmp_path, monkeypatc
                        "--tile-overlap", "8", "--device", "cpu", "--max-iter", "2",
                        "--tiles-at-once", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "use --tiles-at-once" in err[0]
+    assert len(err) == 1 and "--tiles-at-once" in err[0]
+
+
+def test_invert_progress_opens_one_bar_per_group(monkeypatch):
+    """Tiles together finish on the same iteration: no bar for each of their last events."""
+    import dippas.cli._common as common
+    from dippas.cli.invert import _Progress
+    from dippas.dip.inversion import IterationEvent
+    from dippas.dip.tiling import TileGeometry
+
+    opened = []
+
+    class Bar:
+        n = 0
+
+        def __init__(self, total, desc, unit="it", initial=0):
+            opened.append(desc)
+
+        def set_postfix_str(self, *a, **k):
+            pass
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(common, "progress_bar", Bar)
+    progress = _Progress()
+    for group in ([0, 1, 2, 3], [4, 5]):
+        for it in (1, 2, 3):
+            for i in group:
+                g = TileGeometry(ty=0, tx=i, y0=0, x0=48 * i, h=48, w=48, padded_h=48, padded_w=48)
+                progress(IterationEvent(iteration=it, max_iter=3, loss=0.1, psnr=30.0, gamma=0.0,
+                                        its_per_s=1.0, seconds=1.0, saved=False, snapshot=None,
+                                        n_saved=0, done=it == 3, stop_reason=None, tile=g,
+                                        tile_index=i, n_tiles=6, tiles_together=len(group)))
+    assert opened == ["4 tiles together, following 0_0 (6 in all)",
+                      "2 tiles together, following 0_4 (6 in all)"]
+
+
+def test_groups_hold_unfinished_tiles_only_and_bf16_is_not_batched(tmp_path):
+    from dippas.dip import DippasRun
+    from dippas.dip.tile_batch import resolve_tiles_at_once
+
+    big, k = _photo()
+    run = DippasRun.create(tmp_path / "run", big, k, preset=TINY.with_overrides(max_iter=2),
+                           tile=48, device="cpu", tiles_at_once=4)
+    first = [(ev.tile_index, ev.tiles_together) for ev in run.events(tiles=[0, 1])]
+    assert sorted(first) == [(0, 2), (0, 2), (1, 2), (1, 2)]
+    rest = [(ev.tile_index, ev.tiles_together) for ev in run.events()]
+    assert sorted(rest) == [(2, 2), (2, 2), (3, 2), (3, 2)]  # tiles 0 and 1 are done
+    assert run.is_complete
+    assert resolve_tiles_at_once(4, "cpu", batchable=False) == 1
+    bf16 = DippasRun.open(tmp_path / "run", device="cpu", tiles_at_once=4, bf16=True)
+    assert bf16.tiles_at_once() == 1

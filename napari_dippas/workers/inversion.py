@@ -140,6 +140,9 @@ def drive_inversion(run_dir: str | os.PathLike, *, create: dict | None = None,
             pending = SnapshotReady(ev.tile.name, int(ev.snapshot_index), frame,
                                     int(ev.iteration), float(ev.psnr))
         if not (followed is None or followed.done or followed.tile_index == ev.tile_index):
+            if ev.done and pending is not None:  # that tile's last snapshot is shown
+                emit(pending)
+                pending = None
             continue  # another tile of the batch: its curve and status are not shown
         followed = ev
         history.add(ev)

@@ -209,7 +209,8 @@ class DippasJob(_JobDict):
         Where the inversion runs (not part of what defines a run).
     workers : int
         Processes inverting the tiles of one photo at once. 1 (the default):
-        one tile after the other in this process. More: on the CPU, a photo
+        every tile in this process (one after the other, or
+        :attr:`tiles_at_once` together). More: on the CPU, a photo
         of more than one tile is inverted as Dask tasks, one per tile, on a
         local cluster of that many worker processes
         (:mod:`dippas.batch.tiles`; the ``[dask]`` extra). Not part of what
@@ -395,8 +396,8 @@ class DippasJob(_JobDict):
 
         With :attr:`workers` > 1, on the CPU, and more than one tile to invert,
         the tiles run as Dask tasks on a local cluster
-        (:func:`dippas.batch.tiles.invert_on_local_cluster`); otherwise one
-        after the other in this process (with a one-line
+        (:func:`dippas.batch.tiles.invert_on_local_cluster`); otherwise in
+        this process, :attr:`tiles_at_once` at a time (with a one-line
         :class:`~dippas.errors.DippasWarning` saying why, when workers were asked).
 
         Parameters

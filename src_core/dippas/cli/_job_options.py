@@ -81,7 +81,7 @@ def add_workers_argument(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="invert the tiles of the photo as Dask tasks on a local cluster of N worker "
                    "processes (CPU; needs the [dask] extra; at most one per core); "
-                   f"{_DIPPAS.workers}: one tile after the other in this process (default "
+                   f"{_DIPPAS.workers}: every tile in this process (default "
                    f"{_DIPPAS.workers})")
     g.add_argument("--tiles-at-once", type=positive_int, default=None, metavar="N",
                    help="invert N tiles of the photo together in this process, as one batched "

@@ -108,8 +108,8 @@ class _Progress:
         from ._common import progress_bar
 
         if self.tile != ev.tile_index:
-            if not self.tile_done:  # another tile of the group the bar follows
-                return
+            if not self.tile_done or (ev.done and ev.tiles_together > 1):
+                return  # another tile of the group the bar follows, or its last event
             if self.bar is not None:
                 self.bar.close()
             name = ev.tile.name if ev.tile is not None else "0_0"

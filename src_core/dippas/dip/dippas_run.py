@@ -1,7 +1,8 @@
 """A whole DIPPAS run: tiling, snapshot store, checkpoints, background cells.
 
 :class:`DippasRun` inverts an image of any size into a run folder
-(``docs/run-format.md``). Tiles are inverted one after another, each by an
+(``docs/run-format.md``). Tiles are inverted one after another (or several
+together as one batched model, :mod:`dippas.dip.tile_batch`), each by an
 :class:`~dippas.dip.inversion.Inversion`; every snapshot at or above the
 save threshold is appended to the tile's store while a background thread
 (:class:`~dippas.dip.cells_worker.CellsWorker`) computes its cell
@@ -414,22 +415,21 @@ class DippasRun:
 
     # ------------------------------------------------------------ running
     def tiles_at_once(self) -> int:
-        """How many tiles this run inverts together on its device."""
+        """How many tiles this run inverts together on its device (1 when they cannot be
+        batched: under bf16, or with another network than the preset's)."""
         from .tile_batch import resolve_tiles_at_once
 
-        return resolve_tiles_at_once(self.requested_tiles_at_once, self.device)
+        return resolve_tiles_at_once(self.requested_tiles_at_once, self.device,
+                                     batchable=not self.bf16 and self.network_factory is None)
 
-    def _check_batch_fits(self, indices: list[int], at_once: int) -> None:
-        """Refuse tiles at once whose z alone exceeds the device's free memory (before any tile)."""
+    def _check_batch_fits(self, group: list[int]) -> None:
+        """Refuse a group whose z alone exceeds the device's free memory (before any tile)."""
         from .device import resolve_device
         from .tile_batch import check_batch_fits
 
-        unfinished = [i for i in indices if not self._tile_finished(self.tiles[i])]
-        if len(unfinished) < 2:
-            return
-        largest = max((self.tiles[i] for i in unfinished), key=lambda g: g.padded_h * g.padded_w)
+        largest = max((self.tiles[i] for i in group), key=lambda g: g.padded_h * g.padded_w)
         check_batch_fits(self.preset.z_channels, (largest.padded_h, largest.padded_w),
-                         min(at_once, len(unfinished)), resolve_device(self.device))
+                         len(group), resolve_device(self.device))
 
     def tile_indices(self, tiles: Iterable[int] | None = None) -> list[int]:
         """The indices into :attr:`tiles` of a subset (None: every tile), checked.
@@ -463,8 +463,8 @@ class DippasRun:
         Parameters
         ----------
         cancel : CancelToken, optional
-            Checked before every iteration. When set, the current tile is
-            checkpointed and the generator ends; :attr:`cancelled` is then
+            Checked before every iteration. When set, the tiles being
+            inverted are checkpointed and the generator ends; :attr:`cancelled` is then
             ``True`` and the run can be resumed. Any object with a
             ``cancelled`` property will do.
         cells_progress : callable, optional
@@ -496,15 +496,11 @@ class DippasRun:
         self.cancelled = False
         store = self.store
         image, pattern = store.input, store.fingerprint
+        groups = self._groups(indices)
         worker = CellsWorker(self.preset.cell, self.preset.sigma).start()
         finished = False
-        at_once = self.tiles_at_once()
-        if at_once > 1:  # tiles of one size side by side: they form one batched model
-            indices = sorted(indices, key=lambda i: (self.tiles[i].h, self.tiles[i].w))
-            self._check_batch_fits(indices, at_once)
         try:
-            for start in range(0, len(indices), at_once):
-                group = indices[start:start + at_once]
+            for group in groups:
                 yield from self._group_events(group, image, pattern, worker, cancel)
                 if self.cancelled:
                     return
@@ -514,6 +510,25 @@ class DippasRun:
             if not finished:
                 worker.stop()
 
+    def _groups(self, indices: list[int]) -> list[list[int]]:
+        """The tiles in the order they run, in groups inverted together (checked to fit).
+
+        Finished tiles come first, alone (they only register with the
+        background stage); unfinished ones follow in groups of at most
+        :meth:`tiles_at_once`, tiles of one padded size side by side (they
+        form one batched model).
+        """
+        at_once = self.tiles_at_once()
+        if at_once == 1:
+            return [[i] for i in indices]
+        done = [i for i in indices if self._tile_finished(self.tiles[i])]
+        todo = sorted((i for i in indices if i not in done),
+                      key=lambda i: (self.tiles[i].padded_h, self.tiles[i].padded_w))
+        groups = [todo[k:k + at_once] for k in range(0, len(todo), at_once)]
+        for group in groups:
+            self._check_batch_fits(group)
+        return [[i] for i in done] + groups
+
     def _group_events(self, indices: list[int], image, pattern, worker,
                       cancel: CancelToken | None) -> Iterator[IterationEvent]:
         """Invert these tiles together: each iteration steps every unfinished one
@@ -521,9 +536,14 @@ class DippasRun:
         from .tile_batch import step_together
 
         slots: list[_TileSlot] = []
+        together = len(indices) > 1
         try:
             for index in indices:
-                slots.append(_TileSlot(self, index, image, pattern, worker, len(indices)))
+                slot = _TileSlot(self, index, image, pattern, worker, len(indices))
+                slots.append(slot)
+                if together and slot.engine is not None:
+                    # the noise a batch draws, also once the tile steps alone in it
+                    slot.engine.draw_noise_in_full()
             while True:
                 active = [s for s in slots if s.running]
                 if not active:
@@ -533,10 +553,10 @@ class DippasRun:
                         slot.checkpoint()
                     self.cancelled = True
                     return
-                if len(active) == 1:
-                    events = [active[0].engine.step()]
-                else:
+                if together:
                     events = step_together([s.engine for s in active])
+                else:
+                    events = [active[0].engine.step()]
                 for slot, ev in zip(active, events):
                     yield slot.record(ev)
         finally:

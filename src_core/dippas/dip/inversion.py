@@ -107,8 +107,9 @@ class IterationEvent:
     tile_index, n_tiles : int
         Position of the tile in the run (0 and 1 for a bare inversion).
     tiles_together : int
-        Tiles inverted together with this one, itself included
-        (:mod:`dippas.dip.tile_batch`; 1 for a bare inversion).
+        Tiles of the group this one is inverted in, itself included (they
+        advance in step; the finished ones leave the batch;
+        :mod:`dippas.dip.tile_batch`; 1 for a bare inversion).
     """
 
     iteration: int
@@ -397,6 +398,11 @@ class Inversion:
                             dtype=self.z.dtype)
         return noise.mul_(self.preset.z_noise_std).add_(self.z)
 
+    def draw_noise_in_full(self) -> None:
+        """Draw the input noise in full from now on (:meth:`noisy_input`), as a batch of
+        tiles does (:mod:`dippas.dip.tile_batch`): the same distribution, other numbers."""
+        self._network_perturbs_input = False
+
     def _network_output(self):
         """The network's output for this iteration's perturbed ``z``, ``(1, 3, H, W)``."""
         if not self._network_perturbs_input:
@@ -465,9 +471,9 @@ class Inversion:
             values = self._reported(loss, mse)
             loss.backward()
             self._update()
-        return self._report(out, values.tolist(), time.perf_counter() - t0)
+        return self._report(out, values.tolist(), t0)
 
-    def _report(self, out, values: list[float], dt: float) -> IterationEvent:
+    def _report(self, out, values: list[float], t0: float) -> IterationEvent:
         """Book one finished iteration (its output and ``[loss, mse, gamma]``) and report it.
 
         Parameters
@@ -476,9 +482,10 @@ class Inversion:
             The iteration's output, cropped to the image.
         values : list of float
             Its loss, MSE and gamma.
-        dt : float
-            Wall seconds the iteration took (for tiles stepped together, the
-            whole step: each tile was inverted for that long).
+        t0 : float
+            ``time.perf_counter()`` when the iteration started (for tiles
+            stepped together, when the batch's step started: each tile was
+            being inverted from then until its report).
 
         Raises
         ------
@@ -500,6 +507,7 @@ class Inversion:
         self.best_psnr = max(self.best_psnr, psnr)
         snapshot = _to_uint8(out) if saved else None
         self.n_saved += int(saved)
+        dt = time.perf_counter() - t0
         self.seconds += dt
         rate = 1.0 / dt if dt > 0 else 0.0
         a = _SPEED_SMOOTHING

@@ -18,8 +18,11 @@ of several :class:`~dippas.dip.inversion.Inversion` engines as one model:
 The input noise is drawn in full per tile (:meth:`Inversion.noisy_input`),
 from the tile's generator reseeded with its seed and the iteration: the
 same distribution as a tile stepped alone (whose network draws it in its
-first layer's row space), not the same numbers. A run is reproducible for
-a given image, seed, device and number of tiles at once.
+first layer's row space), not the same numbers; a run that inverts tiles
+together draws it so for every tile of a group, also once the tile is the
+last of its group still running. The noise, and so a run, is reproducible
+for a given image, seed, device and number of tiles at once; which tiles
+share a batch changes the rounding of the grouped convolutions only.
 """
 
 from __future__ import annotations
@@ -59,10 +62,14 @@ def check_tiles_at_once(value: int | None) -> int | None:
     return int(value)
 
 
-def resolve_tiles_at_once(requested: int | None, device: str) -> int:
+def resolve_tiles_at_once(requested: int | None, device: str, batchable: bool = True) -> int:
     """The tiles inverted together: ``requested``, or by default
     :data:`GPU_TILES_AT_ONCE` on a CUDA device and 1 elsewhere (on a CPU one
-    tile already uses every core; batching gains nothing there)."""
+    tile already uses every core; batching gains nothing there); 1 whatever
+    was asked when the engines are not ``batchable`` (bf16 autocast, or
+    another network than the preset's: :func:`can_step_together`)."""
+    if not batchable:
+        return 1
     if requested is not None:
         return check_tiles_at_once(requested)
     from .device import resolve_device
@@ -94,7 +101,7 @@ def can_step_together(engines: Sequence[Inversion]) -> bool:
         return False
     ref = shapes(first)
     return all(isinstance(e.network, MultiResUNet) and e.device == first.device
-               and e.padded_shape == first.padded_shape and e.bf16 == first.bf16
+               and e.padded_shape == first.padded_shape and not e.bf16
                and e.channels_last == first.channels_last and e.z.shape == first.z.shape
                and e.preset.ncc_weight == first.preset.ncc_weight and shapes(e) == ref
                for e in engines[1:])
@@ -148,7 +155,8 @@ def check_batch_fits(z_channels: int, padded_shape: tuple[int, int], tiles: int,
     gib = 2.0 ** 30
     raise DippasInputError(
         f"{tiles} tiles at once need more than {need / gib:.1f} GiB on {device.type} "
-        f"(their z alone); {free / gib:.1f} GiB are free: use --tiles-at-once {min(fits, tiles - 1)}")
+        f"(their z alone); {free / gib:.1f} GiB are free: invert at most {min(fits, tiles - 1)} "
+        "at once (tiles_at_once, --tiles-at-once)")
 
 
 def _batched_outputs(engines: Sequence[Inversion]) -> list:
@@ -234,5 +242,4 @@ def _step_batch(engines: Sequence[Inversion]) -> list[IterationEvent]:
         for e in engines:
             e._update()
     rows = torch.stack(values).tolist()  # one device sync for every tile
-    dt = time.perf_counter() - t0
-    return [e._report(out, row, dt) for e, out, row in zip(engines, outs, rows)]
+    return [e._report(out, row, t0) for e, out, row in zip(engines, outs, rows)]
