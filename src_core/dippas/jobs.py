@@ -59,6 +59,7 @@ from .dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, check_overlap
 from .errors import DippasInputError
 from .inpainting.profiles import DEFAULT_PROFILE
 from .progress import CancelToken
+from .validation import check_positive_int
 
 __all__ = ["DIPPAS_MODES", "DippasJob", "InpaintingJob", "Job", "check_mode", "job_from_dict"]
 
@@ -95,13 +96,6 @@ def assembly_rule(rule: str, block_size: int | str, blocks: int) -> str:
     if rule == "min-abs" or (is_whole(block_size) and int(blocks) == 1):
         return "min-abs"
     return "rank"
-
-
-def _positive_int(name: str, value: Any, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise DippasInputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _positive_float(name: str, value: Any, *, optional: bool = False) -> None:
@@ -264,12 +258,11 @@ class DippasJob(_JobDict):
             raise DippasInputError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.seed is not None:
             object.__setattr__(self, "seed", int(self.seed))
-        _positive_int("tile", self.tile)
-        _positive_int("workers", self.workers)
-        object.__setattr__(self, "workers", int(self.workers))
+        check_positive_int("tile", self.tile)
+        object.__setattr__(self, "workers", check_positive_int("workers", self.workers))
         object.__setattr__(self, "tiles_at_once", check_tiles_at_once(self.tiles_at_once))
         object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
-        _positive_int("blocks (L)", self.blocks)
+        check_positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
         _positive_float("target_psnr", self.target_psnr, optional=True)
         if not isinstance(self.zero_blend, (bool, np.bool_)):

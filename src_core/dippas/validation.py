@@ -15,6 +15,21 @@ from .errors import DippasInputError
 MIN_IMAGE_SIDE = 32
 
 
+def check_positive_int(name: str, value, *, optional: bool = False) -> int | None:
+    """``value`` as an int if it is a positive integer (or None, when ``optional``).
+
+    Raises
+    ------
+    DippasInputError
+        ``"<name> must be a positive integer, got <value>"``.
+    """
+    if value is None and optional:
+        return None
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise DippasInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_image(image: np.ndarray, name: str = "image", min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
     """Validate an image array and return it as an ndarray.
 

@@ -31,9 +31,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import DippasInputError
+from ..validation import check_positive_int
 from .device import autocast, deterministic_algorithms
 
 if TYPE_CHECKING:
@@ -55,11 +54,7 @@ def check_tiles_at_once(value: int | None) -> int | None:
     ------
     DippasInputError
     """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise DippasInputError(f"tiles_at_once must be a positive integer, got {value!r}")
-    return int(value)
+    return check_positive_int("tiles_at_once", value, optional=True)
 
 
 def resolve_tiles_at_once(requested: int | None, device: str, batchable: bool = True) -> int:
