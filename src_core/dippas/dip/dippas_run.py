@@ -553,10 +553,7 @@ class DippasRun:
                         slot.checkpoint()
                     self.cancelled = True
                     return
-                if together:
-                    events = step_together([s.engine for s in active])
-                else:
-                    events = [active[0].engine.step()]
+                events = step_together([s.engine for s in active])  # one alone: its own step
                 for slot, ev in zip(active, events):
                     yield slot.record(ev)
         finally:

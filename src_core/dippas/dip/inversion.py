@@ -405,15 +405,16 @@ class Inversion:
 
     def _network_output(self):
         """The network's output for this iteration's perturbed ``z``, ``(1, 3, H, W)``."""
-        if not self._network_perturbs_input:
-            with autocast(self.device, self.bf16):
-                return self.network(self.noisy_input())
-        self._seed_noise()
-        with autocast(self.device, self.bf16):
+        if self._network_perturbs_input:
             # the network adds the noise itself, drawn only in the row space
             # of its first layer (exact in distribution; 61 of 512 numbers
             # per pixel for the paper network)
-            return self.network(self.z, self.preset.z_noise_std, self._noise_gen)
+            self._seed_noise()
+            args = (self.z, self.preset.z_noise_std, self._noise_gen)
+        else:
+            args = (self.noisy_input(),)
+        with autocast(self.device, self.bf16):
+            return self.network(*args)
 
     def _loss(self, out):
         """The cropped output, the loss and the output's MSE for a network output."""

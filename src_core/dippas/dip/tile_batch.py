@@ -83,20 +83,16 @@ def can_step_together(engines: Sequence[Inversion]) -> bool:
     """
     from .network import MultiResUNet
 
-    if len(engines) < 2:
-        return False
-    first = engines[0]
-    if not isinstance(first.network, MultiResUNet):
-        return False
-
     def shapes(e: Inversion):
         return [(n, tuple(p.shape)) for n, p in e.network.named_parameters()]
 
-    if first.bf16:  # vmapped BatchNorm under autocast refuses float32 running statistics
+    # (a vmapped BatchNorm under bf16 autocast refuses float32 running statistics)
+    if len(engines) < 2 or any(e.bf16 or not isinstance(e.network, MultiResUNet)
+                               for e in engines):
         return False
+    first = engines[0]
     ref = shapes(first)
-    return all(isinstance(e.network, MultiResUNet) and e.device == first.device
-               and e.padded_shape == first.padded_shape and not e.bf16
+    return all(e.device == first.device and e.padded_shape == first.padded_shape
                and e.channels_last == first.channels_last and e.z.shape == first.z.shape
                and e.preset.ncc_weight == first.preset.ncc_weight and shapes(e) == ref
                for e in engines[1:])
