@@ -83,6 +83,28 @@ def test_tiles_stay_independent():
         assert a.psnr == pytest.approx(b.psnr, abs=1e-4)
 
 
+def test_batchnorm_statistics_stay_each_tiles_own_when_a_batch_changes():
+    """The buffers are views of one stacked tensor per batch: when a tile leaves, the others
+    go on from their own statistics, the one that left keeps its own, and a checkpoint
+    holds its tile's statistics only."""
+    trio = _engines(3, seeds=[10, 11, 12])
+    pair = _engines(3, seeds=[10, 11, 12])
+    step_together(trio)
+    step_together([pair[0], pair[2]])
+    left = {n: b.clone() for n, b in trio[1].network.named_buffers()}
+    step_together([trio[0], trio[2]])  # tile 1 has finished: a batch of two
+    step_together([pair[0], pair[2]])
+    for a, b in ((trio[0], pair[0]), (trio[2], pair[2])):
+        for (name, x), y in zip(a.network.named_buffers(), b.network.buffers()):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
+    for name, buf in trio[1].network.named_buffers():
+        assert torch.equal(buf, left[name]), name
+    assert any(not torch.equal(x, y) for x, y in zip(trio[0].network.buffers(), trio[2].network.buffers()))
+    saved = trio[0].state_dict()["network"]
+    for name, buf in trio[0].network.named_buffers():
+        assert saved[name].untyped_storage().nbytes() == buf.numel() * buf.element_size(), name
+
+
 def test_distinct_seeds_give_distinct_tiles():
     evs = step_together(_engines(2))
     assert evs[0].loss != evs[1].loss

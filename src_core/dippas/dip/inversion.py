@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import MISSING, dataclass, fields, replace
 
 import numpy as np
@@ -249,13 +249,24 @@ class Inversion:
         self.padded_shape = (padded(self.shape[0], m), padded(self.shape[1], m))
 
         self.network = self._make_network(network_factory or build_network)
+        #: The network's parameters and buffers, in the order of ``named_parameters()`` and
+        #: ``named_buffers()``: ``load_state_dict`` copies into them, so they stay these tensors
+        #: (:mod:`dippas.dip.tile_batch` stacks the parameters every step, and makes the
+        #: buffers views of one stacked tensor per batch: :meth:`bind_buffers`).
+        self.network_parameters = tuple(self.network.parameters())
+        self.network_buffers = tuple(self.network.buffers())
+        #: The batch whose stacked buffers this network's buffers are views of, and the
+        #: tile's place in it (set by :mod:`dippas.dip.tile_batch`), or None.
+        self.buffer_batch: tuple[object, int] | None = None
+        #: ``(name, shape)`` of every network parameter: the architecture, for batching.
+        self.parameter_shapes = tuple((n, tuple(t.shape)) for n, t in self.network.named_parameters())
         self._z_checksum = self._make_z()
         from .network import MultiResUNet
 
         self._network_perturbs_input = isinstance(self.network, MultiResUNet)
         self._noise_gen = torch.Generator(device=self.device)
         self.gamma = torch.nn.Parameter(torch.zeros((), device=self.device))
-        self.optimizer = build_optimizer([*self.network.parameters(), self.gamma],
+        self.optimizer = build_optimizer([*self.network_parameters, self.gamma],
                                          self.preset.lr, self.preset.amsgrad, self.device)
         self.target = torch.from_numpy(np.ascontiguousarray(unit.transpose(2, 0, 1)))[None].to(self.device)
         self.pattern = torch.from_numpy(np.array(p, dtype=np.float32))[None, None].to(self.device)
@@ -321,6 +332,19 @@ class Inversion:
         """
         self._finished = str(reason)
 
+    def bind_buffers(self, views: Sequence, batch: object, place: int) -> None:
+        """Make the network's buffers ``views`` (equal in value, in the order of
+        ``named_buffers()``): slices of the stacked buffers of ``batch``, this tile at ``place``.
+
+        A vmapped step updates the running statistics of the stacked tensor in
+        place, so every tile's own statistics follow with no copy back.
+        """
+        for (name, _), view in zip(self.network.named_buffers(), views, strict=True):
+            owner, _, attr = name.rpartition(".")
+            self.network.get_submodule(owner)._buffers[attr] = view
+        self.network_buffers = tuple(views)
+        self.buffer_batch = (batch, place)
+
     def state_dict(self) -> dict:
         """Everything needed to continue: weights, optimiser, gamma, counters.
 
@@ -335,7 +359,9 @@ class Inversion:
             "last_psnr": self.last_psnr,
             "best_psnr": self.best_psnr,
             "gamma": float(self.gamma.detach()),
-            "network": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            # a copy of its own: a buffer may be a view of a batch's stacked tensor, whose
+            # whole storage torch.save would otherwise write
+            "network": {k: v.detach().to("cpu", copy=True) for k, v in self.network.state_dict().items()},
             "optimizer": _to_cpu(self.optimizer.state_dict()),
             "z_seed": self.preset.seed,
             "z_shape": list(self.z.shape),

@@ -6,7 +6,8 @@ of several :class:`~dippas.dip.inversion.Inversion` engines as one model:
 
 * each engine keeps its own network, ``gamma``, Adam state, seed and
   checkpoint: nothing of a tile is shared with another;
-* their parameters and BatchNorm buffers are stacked and the networks run as
+* their parameters are stacked every step, and their BatchNorm buffers
+  become views of one stacked tensor per batch; the networks run as
   one ``torch.func.vmap`` of ``torch.func.functional_call`` (grouped
   convolutions; BatchNorm statistics per tile, as each network alone has
   them), in the plain-convolution form
@@ -83,18 +84,15 @@ def can_step_together(engines: Sequence[Inversion]) -> bool:
     """
     from .network import MultiResUNet
 
-    def shapes(e: Inversion):
-        return [(n, tuple(p.shape)) for n, p in e.network.named_parameters()]
-
     # (a vmapped BatchNorm under bf16 autocast refuses float32 running statistics)
     if len(engines) < 2 or any(e.bf16 or not isinstance(e.network, MultiResUNet)
                                for e in engines):
         return False
     first = engines[0]
-    ref = shapes(first)
     return all(e.device == first.device and e.padded_shape == first.padded_shape
                and e.channels_last == first.channels_last and e.z.shape == first.z.shape
-               and e.preset.ncc_weight == first.preset.ncc_weight and shapes(e) == ref
+               and e.preset.ncc_weight == first.preset.ncc_weight
+               and e.parameter_shapes == first.parameter_shapes
                for e in engines[1:])
 
 
@@ -159,10 +157,12 @@ def _batched_outputs(engines: Sequence[Inversion]) -> list:
 
     template = engines[0].network
     names = [n for n, _ in template.named_parameters()]
-    buffer_names = [n for n, _ in template.named_buffers()]
+    # each engine keeps its tensors in the order of the names: a lookup by name per tile and
+    # tensor (get_parameter) cost more than the step itself at small tiles
+    own_params = zip(*(e.network_parameters for e in engines))
     # a differentiable stack: the gradient of each slice reaches its own engine's parameter
-    params = {n: torch.stack([e.network.get_parameter(n) for e in engines]) for n in names}
-    buffers = {n: torch.stack([e.network.get_buffer(n) for e in engines]) for n in buffer_names}
+    params = {n: torch.stack(ts) for n, ts in zip(names, own_params)}
+    buffers = _shared_buffers(engines)
     inputs = torch.stack([e.noisy_input() for e in engines])  # (R, 1, C, H, W)
 
     def one(p, b, z):
@@ -170,11 +170,45 @@ def _batched_outputs(engines: Sequence[Inversion]) -> list:
 
     first = engines[0]
     with plain_convolutions(), autocast(first.device, first.bf16):
+        # BatchNorm updates the stacked running statistics in place: each tile's own
         out = vmap(one)(params, buffers, inputs)
-    with torch.no_grad():  # the running statistics each network alone would have
-        own = [e.network.get_buffer(n) for n in buffer_names for e in engines]
-        torch._foreach_copy_(own, [b for n in buffer_names for b in buffers[n].unbind(0)])
     return list(out.unbind(0))
+
+
+class _BufferBatch:
+    """The stacked BatchNorm buffers of one batch of engines (see :func:`_shared_buffers`)."""
+
+    __slots__ = ("stacked", "size")
+
+    def __init__(self, stacked: dict, size: int) -> None:
+        self.stacked = stacked
+        self.size = size
+
+
+def _shared_buffers(engines: Sequence[Inversion]) -> dict:
+    """One stacked tensor per buffer name, whose slices *are* the engines' buffers.
+
+    Stacked once per batch (a batch changes when one of its tiles finishes)
+    rather than every step: copying the running statistics back to every
+    tile's buffers cost one device copy per tile and buffer per step (210
+    buffers per network; at 8 tiles of 128² on an H200, more CPU time in
+    ``cudaMemcpyAsync`` than the step's kernels took on the GPU, torch.profiler).
+    """
+    import torch
+
+    bound = engines[0].buffer_batch
+    batch = bound[0] if bound is not None else None
+    if (isinstance(batch, _BufferBatch) and batch.size == len(engines)
+            and all(e.buffer_batch is not None and e.buffer_batch[0] is batch
+                    and e.buffer_batch[1] == i for i, e in enumerate(engines))):
+        return batch.stacked
+    names = [n for n, _ in engines[0].network.named_buffers()]
+    with torch.no_grad():
+        stacked = {n: torch.stack(ts) for n, ts in zip(names, zip(*(e.network_buffers for e in engines)))}
+    batch = _BufferBatch(stacked, len(engines))
+    for i, e in enumerate(engines):
+        e.bind_buffers([stacked[n][i] for n in names], batch, i)
+    return stacked
 
 
 def _batch_key(engine: Inversion) -> tuple:
