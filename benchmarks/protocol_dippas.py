@@ -137,3 +137,18 @@ def cold_start(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
     """The default job from a seeded random initialisation (``--no-warm-start``; the default
     before the warm start)."""
     return _run(image, fingerprint, warm_start=False)
+
+
+def imported(image: np.ndarray, fingerprint: np.ndarray) -> np.ndarray:
+    """The output another machine made of this crop (``protocol_mosaic.py run``), read from
+    ``$DIPPAS_IMPORTED/<crop digest>.png``; the protocol's seconds are then a PNG read."""
+    from dippas.io import load_image
+    from protocol_mosaic import crop_digest
+
+    folder = os.environ.get("DIPPAS_IMPORTED")
+    if not folder:
+        raise SystemExit("protocol_dippas:imported reads DIPPAS_IMPORTED (a protocol_mosaic.py output folder)")
+    path = Path(folder) / f"{crop_digest(image)}.png"
+    if not path.is_file():
+        raise SystemExit(f"no imported output for this crop in {folder}")
+    return load_image(path)
