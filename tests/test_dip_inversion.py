@@ -626,6 +626,12 @@ def test_stop_rule_measures_psnr_and_chance_ncc(image, fingerprint):
     assert rule.measure(image, image, k).psnr == math.inf
     assert not AssembledStop(target_psnr=99.0).measure(image, clean, k).met  # too far from the input
     assert not rule.due(24, 50.0) and rule.due(25, 20.0) and not rule.due(25, 19.9)
+    # with τ below the target, checks start at τ: an average of snapshots from τ on can
+    # meet the target before the network does; τ above the target or none leaves the target
+    lower = AssembledStop(target_psnr=38.0, psnr_threshold=37.0)
+    assert lower.due(25, 37.0) and not lower.due(25, 36.9)
+    assert not AssembledStop(target_psnr=38.0, psnr_threshold=39.0).due(25, 37.9)
+    assert not AssembledStop(target_psnr=38.0, psnr_threshold=None).due(25, 37.9)
     with pytest.raises(DippasInputError, match="target PSNR"):
         AssembledStop(target_psnr=float("nan"))
 

@@ -90,7 +90,9 @@ class AssembledStop:
         The assembly (B, L, τ and the ranking rule of :mod:`dippas.assembly.ranking`).
     check_every : int
         Iterations between checks; a check only runs once the network's own
-        PSNR has reached ``target_psnr``.
+        PSNR has reached ``target_psnr``, or τ (``psnr_threshold``) when that
+        is lower: the candidates of the assembly are the snapshots from τ on,
+        and an average of them can meet the target before the network does.
     zero_blend : bool
         The assembly ends with the blend of :mod:`dippas.assembly.zero_blend`.
     sigma : float
@@ -116,7 +118,14 @@ class AssembledStop:
 
     def due(self, iteration: int, network_psnr: float) -> bool:
         """Whether to check after this iteration."""
-        return iteration % self.check_every == 0 and network_psnr >= self.target_psnr
+        return iteration % self.check_every == 0 and network_psnr >= self.gate_psnr
+
+    @property
+    def gate_psnr(self) -> float:
+        """The network PSNR from which checks run: the target, or τ when it is lower."""
+        if self.psnr_threshold is None:
+            return float(self.target_psnr)
+        return min(float(self.target_psnr), float(self.psnr_threshold))
 
     def measure(self, reference: np.ndarray, assembled: np.ndarray, pattern: np.ndarray) -> StopCheck:
         """Measure an assembled tile.
