@@ -79,10 +79,10 @@ def main() -> None:
     image, k = crop_and_fingerprint(args.photo, args.size)
     job = DippasJob(tile=args.tile, max_iter=args.max_iter, seed=1, device="cpu")
     tiles = tile_grid(args.size, args.size, job.tile, job.preset_parameters().pad_multiple,
-                      job.tile_overlap)
+                      job.overlap)
     grid = f"{max(t.ty for t in tiles) + 1}x{max(t.tx for t in tiles) + 1}"
     print(f"crop {args.size}x{args.size} of {args.photo}, tiles {grid} of {args.tile} "
-          f"(overlap {job.tile_overlap}), preset {job.preset}, max_iter {args.max_iter}, "
+          f"(overlap {job.overlap}), preset {job.preset}, max_iter {args.max_iter}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} torch threads by default")
     with tempfile.TemporaryDirectory(prefix="bench-dask-tiles-") as tmp:
         folder = Path(tmp)

@@ -143,7 +143,7 @@ def run_one(image: np.ndarray, k: np.ndarray, tile: int, overlap: int, max_iter:
 def main(argv: list[str] | None = None) -> int:
     from dippas.jobs import DippasJob
 
-    default_overlap = DippasJob().tile_overlap
+    default_overlap = DippasJob().overlap
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--photo", default="Nikon_D200_0_14902",
                    help="a natural Dresden photo's name (default Nikon_D200_0_14902)")
@@ -194,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  overlap {r['overlap']:>3}: {count} tiles x {per_tile:.1f} s = "
               f"{count * per_tile / 60:.0f} min")
     job = DippasJob()
-    counts = [len(tile_grid(fh, fw, job.tile, 16, o)) for o in (0, job.tile_overlap)]
+    counts = [len(tile_grid(fh, fw, job.tile, 16, o)) for o in (0, job.overlap)]
     print(f"  (at the default tile {job.tile} its grid has {counts[0]} tiles with overlap 0 and "
-          f"{counts[1]} with overlap {job.tile_overlap}; seconds per {job.tile}-pixel tile not "
+          f"{counts[1]} with overlap {job.overlap}; seconds per {job.tile}-pixel tile not "
           "measured here)")
     return 0
 

@@ -53,7 +53,7 @@ def _run_dir(image: np.ndarray, job) -> Path:
         inversion["warm_start"] = True
     else:
         inversion.pop("warm_start", None)
-    if job.for_image(image).tile_overlap == 0:  # a crop of one tile: nothing overlaps
+    if job.for_image(image).overlap == 0:  # a crop of one tile: nothing overlaps
         inversion.pop("tile_overlap", None)
     key = hashlib.sha1(np.ascontiguousarray(image).tobytes() + repr(sorted(inversion.items())).encode())
     return _runs_root() / key.hexdigest()[:20]

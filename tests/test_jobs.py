@@ -43,7 +43,7 @@ def test_defaults_and_round_trip():
     ({"seed": -1}, "seed"),
     ({"tile_overlap": -1}, "tile overlap must be a non-negative integer"),
     ({"tile_overlap": 256}, "less than half the tile side 512"),
-    ({"tile": 48}, "at most 23 pixels"),  # the default overlap does not fit a 48-pixel tile
+    ({"tile": 48, "tile_overlap": 32}, "at most 23 pixels"),  # a given overlap is checked
 ])
 def test_dippas_job_refuses_bad_values(bad, match):
     with pytest.raises(DippasInputError, match=match):
@@ -186,13 +186,13 @@ def test_a_run_with_another_tile_overlap_is_refused(photos, tmp_path, capsys):
     run = tmp_path / "run"
     # 48x160 in tiles of 80 with the default overlap: three tiles that overlap
     assert _anonymize(a, "-o", tmp_path / "a.png", "--blind", "--run", run, "--tile", "80") == 0
-    assert RunStore(run).tile_overlap == DippasJob().tile_overlap and len(RunStore(run)) == 3
+    assert RunStore(run).tile_overlap == DippasJob().overlap and len(RunStore(run)) == 3
     capsys.readouterr()
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
     assert _anonymize(a, "-o", tmp_path / "b.png", "--blind", "--run", run, "--tile", "80",
                       "--tile-overlap", "8") == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"tile_overlap {DippasJob().tile_overlap}, not 8" in err, err
+    assert len(err.splitlines()) == 1 and f"tile_overlap {DippasJob().overlap}, not 8" in err, err
     assert main(["invert", str(a), "--blind", "--run", str(run), "--resume", "--tile-overlap", "0",
                  "--device", "cpu"]) == 2
     assert "cannot change on resume" in capsys.readouterr().err
@@ -420,3 +420,14 @@ def test_tau_none_reaches_the_batch_records():
     params = method_params("dippas", blind=True, psnr_threshold=None, target_psnr=None, seed=None)
     assert params["psnr_threshold"] is None and params["target_psnr"] is None
     assert params["seed"] is None  # the photo's own seed, as by default
+
+
+def test_the_default_overlap_follows_a_small_tile():
+    """Unless given, the overlap is 32 pixels, or a quarter of a tile too small for it; the
+    resolved value is what the job records, and equal work makes equal jobs."""
+    assert DippasJob().overlap == 32 and DippasJob().to_dict()["tile_overlap"] == 32
+    assert DippasJob(tile=80).overlap == 32 and DippasJob(tile=48).overlap == 12
+    assert DippasJob().replace(tile=64).overlap == 16
+    assert DippasJob(tile=64, tile_overlap=0).overlap == 0
+    assert DippasJob() == DippasJob(tile_overlap=32) and hash(DippasJob()) == hash(DippasJob(tile_overlap=32))
+    assert DippasJob(tile=64).run_identity()["tile_overlap"] == 16

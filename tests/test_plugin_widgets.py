@@ -541,10 +541,12 @@ def test_the_tile_overlap_is_the_jobs_and_cannot_change_on_resume(photo_viewer, 
     photo_viewer.add_image(np.concatenate([image, image], axis=1), name="wide", rgb=True)
     photo_viewer.add_image(np.concatenate([k, k], axis=1), name="K wide")
     w = _inversion(photo_viewer, tmp_path, max_iter=3)
-    assert w.tile_overlap.value == DippasJob().tile_overlap
+    assert w.tile_overlap.value == DippasJob().overlap
     w.reset_choices()
     w.image.value, w.fingerprint.value = "wide", "K wide"
-    w.tile_size.value, w.tile_overlap.value = 48, 8  # 48x96 in two tiles that share 8 columns
+    w.tile_size.value = 48  # too small for the overlap shown: it takes the default of its size
+    assert w.tile_overlap.value == DippasJob(tile=48).overlap == 12
+    w.tile_overlap.value = 8  # 48x96 in two tiles that share 8 columns
     w.run()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     assert RunStore(tmp_path / "run").tile_overlap == 8 and len(RunStore(tmp_path / "run")) == 2

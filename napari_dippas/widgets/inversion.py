@@ -142,7 +142,7 @@ class InversionWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         from dippas.dip import PRESETS
         from dippas.dip.device import available_devices
-        from dippas.dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, MIN_SIDE
+        from dippas.dip.tiling import DEFAULT_TILE, MIN_SIDE, default_overlap
 
         super().__init__(labels=True)
         self.viewer = napari_viewer
@@ -176,7 +176,7 @@ class InversionWidget(Container):
                                  value=DEFAULT_TILE)
         # less than half the tile side, checked by the job
         self.tile_overlap = SpinBox(label="tile overlap (pixels)", min=0, max=4095, step=8,
-                                    value=DEFAULT_TILE_OVERLAP)
+                                    value=default_overlap(DEFAULT_TILE))
         self.run_dir = FileEdit(mode="d", label="run folder", value=self._auto_dir)
         self.run_btn = PushButton(text="Run")
         self.pause_btn = PushButton(text="Pause", enabled=False)
@@ -201,6 +201,7 @@ class InversionWidget(Container):
 
         self.preset.changed.connect(self._load_preset)
         self.mode.changed.connect(self._on_mode)
+        self.tile_size.changed.connect(self._on_tile_size)
         self.run_dir.changed.connect(self._on_run_dir)
         self.run_btn.changed.connect(self.run)
         self.pause_btn.changed.connect(self.pause)
@@ -266,6 +267,13 @@ class InversionWidget(Container):
 
     def _show_thresholds(self, *_) -> None:
         self.curves.set_thresholds(self.save_psnr.value, self.stop_psnr.value)
+
+    def _on_tile_size(self, tile: int) -> None:
+        """A tile too small for the overlap shown takes the default overlap of its size."""
+        from dippas.dip.tiling import default_overlap
+
+        if 2 * int(self.tile_overlap.value) >= int(tile):
+            self.tile_overlap.value = default_overlap(tile)
 
     def _on_mode(self, mode: str) -> None:
         self.fingerprint.enabled = mode == "aware" and not self.running

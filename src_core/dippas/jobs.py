@@ -55,7 +55,7 @@ from .assembly.stop_rule import DEFAULT_TARGET_PSNR, AssembledStop
 from .dip.device import check_device_name
 from .dip.presets import DEFAULT_PRESET, OVERRIDABLE, Preset, get_preset
 from .dip.tile_batch import check_tiles_at_once
-from .dip.tiling import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, check_overlap
+from .dip.tiling import DEFAULT_TILE, check_overlap, default_overlap
 from .errors import DippasInputError
 from .inpainting.profiles import DEFAULT_PROFILE
 from .progress import CancelToken
@@ -171,11 +171,12 @@ class DippasJob(_JobDict):
         share a starting point while one photo always gets the same output.
     tile : int
         Tile side for images larger than it.
-    tile_overlap : int
+    tile_overlap : int or None
         Pixels shared by neighbouring tiles, ``0 <= tile_overlap < tile / 2``;
         the assembly blends them with a linear ramp over the overlap, so no
         seam shows (:func:`dippas.assembly.stitch`). No effect on an image that
-        fits in one tile.
+        fits in one tile. None (the default): 32, or a quarter of a smaller
+        tile (:func:`dippas.dip.tiling.default_overlap`; :attr:`overlap`).
     block_size : int or 'whole'
         Assembly block side B in pixels, a multiple of the cell (16).
     blocks : int
@@ -237,7 +238,7 @@ class DippasJob(_JobDict):
     warm_start: bool | None = None
     seed: int | None = None
     tile: int = DEFAULT_TILE
-    tile_overlap: int = DEFAULT_TILE_OVERLAP
+    tile_overlap: int | None = None
     block_size: int | str = DEFAULT_BLOCK_SIZE
     blocks: int = DEFAULT_BLOCKS
     psnr_threshold: float | None = DEFAULT_PSNR_THRESHOLD
@@ -261,7 +262,8 @@ class DippasJob(_JobDict):
         check_positive_int("tile", self.tile)
         object.__setattr__(self, "workers", check_positive_int("workers", self.workers))
         object.__setattr__(self, "tiles_at_once", check_tiles_at_once(self.tiles_at_once))
-        object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
+        if self.tile_overlap is not None:
+            object.__setattr__(self, "tile_overlap", check_overlap(self.tile, self.tile_overlap))
         check_positive_int("blocks (L)", self.blocks)
         _positive_float("psnr_threshold", self.psnr_threshold, optional=True)
         _positive_float("target_psnr", self.target_psnr, optional=True)
@@ -273,6 +275,24 @@ class DippasJob(_JobDict):
         block = WHOLE if self.block_size is None else self.block_size
         object.__setattr__(self, "block_size", check_block_size(block, self.cell))
         self.preset_parameters()  # validates the preset name and its overrides
+
+    @property
+    def overlap(self) -> int:
+        """The tile overlap in pixels: :attr:`tile_overlap`, or the default for :attr:`tile`."""
+        return default_overlap(self.tile) if self.tile_overlap is None else int(self.tile_overlap)
+
+    def to_dict(self) -> dict:
+        """Every field and the method name, JSON-ready, with the overlap resolved."""
+        return {**super().to_dict(), "tile_overlap": self.overlap}
+
+    # jobs that do the same work are equal: the default overlap equals its value given
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DippasJob):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.to_dict().items())))
 
     @property
     def cell(self) -> int:
@@ -303,7 +323,7 @@ class DippasJob(_JobDict):
         from .dip.tiling import effective_overlap
 
         job = self if self.seed is not None else self.replace(seed=content_seed(image))
-        overlap = effective_overlap(image.shape[0], image.shape[1], job.tile, job.tile_overlap)
+        overlap = effective_overlap(image.shape[0], image.shape[1], job.tile, job.overlap)
         return job if overlap == job.tile_overlap else job.replace(tile_overlap=overlap)
 
     def for_run(self, params: Mapping[str, Any]) -> DippasJob:
@@ -327,7 +347,7 @@ class DippasJob(_JobDict):
         p = self.preset_parameters()
         resolved = {"mode": self.mode, "preset": p.name, "seed": p.seed, "save_psnr": p.save_psnr,
                     "lr": p.lr, "warm_start": p.warm_start, "tile": int(self.tile),
-                    "tile_overlap": int(self.tile_overlap)}
+                    "tile_overlap": self.overlap}
         return {k: resolved[k] for k in self.RUN_IDENTITY}
 
     def prepare(self, image: np.ndarray, fingerprint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:

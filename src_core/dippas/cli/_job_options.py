@@ -68,7 +68,8 @@ def add_inversion_arguments(g: argparse._ArgumentGroup, *, device_help: str) -> 
                    help=f"tile side for large images (default {_DIPPAS.tile})")
     g.add_argument("--tile-overlap", type=non_negative_int, default=None, metavar="PX",
                    help="pixels shared by neighbouring tiles, blended with a linear ramp so no "
-                   f"seam shows; less than half --tile (default {_DIPPAS.tile_overlap})")
+                   f"seam shows; less than half --tile (default {_DIPPAS.overlap}, a quarter "
+                   "of a --tile of 64 or less)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default=None, help=device_help)
 
 

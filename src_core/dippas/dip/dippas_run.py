@@ -819,5 +819,5 @@ def open_run(run_dir: str | os.PathLike, image: np.ndarray, fingerprint: np.ndar
                               stop_psnr=job.stop_psnr, early_stop=job.stop_rule(), **engine)
     p = job.preset_parameters()
     return DippasRun.create(run_dir, image, fingerprint, preset=p, tile=job.tile,
-                            tile_overlap=job.tile_overlap,
+                            tile_overlap=job.overlap,
                             device=job.device, early_stop=job.stop_rule(), **engine)

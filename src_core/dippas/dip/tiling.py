@@ -91,6 +91,19 @@ def min_tile_side(tile: int) -> int:
     return max(MIN_SIDE, int(tile) // 4)
 
 
+def default_overlap(tile: int) -> int:
+    """The overlap a job uses unless told otherwise: :data:`DEFAULT_TILE_OVERLAP`, or a
+    quarter of a tile too small for it (an overlap must stay under half the tile side).
+
+    Examples
+    --------
+    >>> default_overlap(512), default_overlap(80), default_overlap(64), default_overlap(32)
+    (32, 32, 16, 8)
+    """
+    tile = int(tile)
+    return DEFAULT_TILE_OVERLAP if 2 * DEFAULT_TILE_OVERLAP < tile else tile // 4
+
+
 def check_overlap(tile: int, overlap: int) -> int:
     """``overlap`` as an int, checked against ``tile``: ``0 <= overlap < tile / 2``.
 
