@@ -75,7 +75,6 @@ def replay(store, fields: dict) -> tuple[int | None, np.ndarray | None, str]:
 
     ``(None, None, 'beyond')`` when it would have run past the recorded stop.
     """
-    from dippas.assembly.zero_blend import blend_to_zero_ncc
     from dippas.jobs import DippasJob
 
     job = DippasJob()
@@ -93,16 +92,10 @@ def replay(store, fields: dict) -> tuple[int | None, np.ndarray | None, str]:
     recorded = int(tile.status["iteration"])
 
     def output(k: int) -> np.ndarray:
-        from dippas.assembly import Assembler
-
         n = int(np.searchsorted(iters, k, side="right"))
         if n == 0:  # no snapshot at all: the run keeps its best output (recorded at the end)
             n = len(iters)
-        image = Assembler(snapshots[:n], cells[:n], psnrs[:n], preset.cell).assemble(
-            rule.block_size, rule.blocks, rule.psnr_threshold, rule.rule).image
-        if rule.zero_blend:
-            image = blend_to_zero_ncc(image, reference, pattern, rule.block_size, rule.sigma)[0]
-        return image
+        return rule.assemble(reference, snapshots[:n], cells[:n], psnrs[:n], preset.cell, pattern)
 
     for k, raw in zip(h_it.tolist(), h_psnr.tolist()):
         if raw >= preset.stop_psnr:

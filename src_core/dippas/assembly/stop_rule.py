@@ -176,8 +176,18 @@ class AssembledStop:
         tau = self.psnr_threshold
         if tau is not None and not np.any(np.asarray(snapshot_psnr[:n]) >= tau):
             return None
-        asm = Assembler(snapshots[:n], cells[:n], snapshot_psnr[:n], cell)
-        image = asm.assemble(self.block_size, self.blocks, tau, self.rule).image
+        image = self.assemble(reference, snapshots[:n], cells[:n], snapshot_psnr[:n], cell, pattern)
+        return self.measure(reference, image, pattern)
+
+    def assemble(self, reference: np.ndarray, snapshots, cells, snapshot_psnr, cell: int,
+                 pattern: np.ndarray) -> np.ndarray:
+        """The tile's output from these snapshots: assembled with the rule's B, L, τ and
+        ranking, then blended when :attr:`zero_blend` (what :meth:`check` measures).
+
+        Parameters are those of :meth:`check`, every snapshot with its cell statistics.
+        """
+        asm = Assembler(snapshots, cells, snapshot_psnr, cell)
+        image = asm.assemble(self.block_size, self.blocks, self.psnr_threshold, self.rule).image
         if self.zero_blend:
             image = blend_to_zero_ncc(image, reference, pattern, self.block_size, self.sigma)[0]
-        return self.measure(reference, image, pattern)
+        return image
