@@ -92,35 +92,40 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def build_engines(preset: str, tiles, device: str, bf16: bool = False) -> list:
+    """One :class:`~dippas.dip.Inversion` per ``(image, K)`` of ``tiles``, seeds 1, 2, ..."""
+    from dippas.dip import Inversion, get_preset
+
+    p = get_preset(preset)
+    return [Inversion(img, kk, p.with_overrides(seed=1 + i), device=device, bf16=bf16)
+            for i, (img, kk) in enumerate(tiles)]
+
+
+def seconds_per_step(engines: list, iters: int, warmup: int) -> float:
+    """Wall seconds of one step of all ``engines`` (``step_together``: one alone steps
+    on its own; more, batched), after ``warmup`` steps."""
+    from dippas.dip.tile_batch import step_together
+
+    for _ in range(warmup):
+        step_together(engines)
+    _sync(engines[0].device)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step_together(engines)
+    _sync(engines[0].device)
+    return (time.perf_counter() - t0) / iters
+
+
 def step_speed(preset: str, side: int, together: int, tiles, device: str, iters: int,
                warmup: int, bf16: bool) -> dict:
     """Seconds per step of ``together`` tiles (1: ``Inversion.step``; more: batched)."""
     import torch
 
-    from dippas.dip import Inversion, get_preset
-    from dippas.dip.tile_batch import step_together
-
-    p = get_preset(preset)
-    engines = [Inversion(img, kk, p.with_overrides(seed=1 + i), device=device, bf16=bf16)
-               for i, (img, kk) in enumerate(tiles[:together])]
+    engines = build_engines(preset, tiles[:together], device, bf16)
     dev = engines[0].device
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-
-    def step() -> None:
-        if together == 1:
-            engines[0].step()
-        else:
-            step_together(engines)
-
-    for _ in range(warmup):
-        step()
-    _sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        step()
-    _sync(dev)
-    dt = (time.perf_counter() - t0) / iters
+    dt = seconds_per_step(engines, iters, warmup)
     peak = torch.cuda.max_memory_allocated(dev) / 2 ** 30 if dev.type == "cuda" else float("nan")
     del engines
     if dev.type == "cuda":

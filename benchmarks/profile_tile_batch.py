@@ -17,40 +17,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_gpu_tiles import build_engines, seconds_per_step  # noqa: E402
 
 
 def engines_for(preset: str, size: int, count: int, device: str) -> list:
     """``count`` inversions of seeded random tiles with a Gaussian pattern."""
-    from dippas.dip import Inversion, get_preset
-
     rng = np.random.default_rng(0)
-    p = get_preset(preset)
-    return [Inversion(rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-                      rng.normal(0, 0.01, (size, size)).astype(np.float32),
-                      p.with_overrides(seed=1 + i), device=device) for i in range(count)]
-
-
-def seconds_per_step(engines: list, steps: int, warmup: int) -> float:
-    """Wall seconds of one step of all ``engines`` (batched when more than one)."""
-    import torch
-
-    from dippas.dip.tile_batch import step_together
-
-    def sync() -> None:
-        if engines[0].device.type == "cuda":
-            torch.cuda.synchronize(engines[0].device)
-
-    for _ in range(warmup):
-        step_together(engines)
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step_together(engines)
-    sync()
-    return (time.perf_counter() - t0) / steps
+    tiles = [(rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+              rng.normal(0, 0.01, (size, size)).astype(np.float32)) for _ in range(count)]
+    return build_engines(preset, tiles, device)
 
 
 def profile(engines: list, steps: int, rows: int) -> None:
