@@ -324,7 +324,7 @@ class DippasJob(_JobDict):
 
         job = self if self.seed is not None else self.replace(seed=content_seed(image))
         overlap = effective_overlap(image.shape[0], image.shape[1], job.tile, job.overlap)
-        return job if overlap == job.tile_overlap else job.replace(tile_overlap=overlap)
+        return job if overlap == job.overlap else job.replace(tile_overlap=overlap)
 
     def for_run(self, params: Mapping[str, Any]) -> DippasJob:
         """This job for continuing the run that ``params`` (its ``params.json``) records.
